@@ -1,0 +1,28 @@
+"""autoregressive: the models, data and tools behind the book *Autoregressive Models, Runnable*.
+
+One protocol serves every density model (``log_prob``, ``sample``, the conditionals), and one
+training loop, evaluation, plotting and set of widgets serve every chapter.
+"""
+
+from .base import BinaryAutoregressive, DensityModel, check_binary
+from .data import (
+    binarized_mnist,
+    dynamic_binarize,
+    grey_mnist,
+    mnist_labels,
+    quantized_mnist,
+)
+from .fvsbn import FVSBN
+from .independent import IndependentBernoulli
+from .layers import MaskedLinear
+from .runtime import budget, device, quick_mode, seed_everything
+from .train import Evaluation, History, evaluate, fit, load, save
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BinaryAutoregressive", "DensityModel", "Evaluation", "FVSBN", "History",
+    "IndependentBernoulli", "MaskedLinear", "binarized_mnist", "budget", "check_binary", "device",
+    "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
+    "quick_mode", "save", "seed_everything",
+]

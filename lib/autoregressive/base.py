@@ -1,0 +1,191 @@
+"""The protocol every binary density model in the book follows, written once.
+
+A model of x ∈ {0,1}^n factorises p(x) by the chain rule in a fixed order (raster order unless
+the model says otherwise), p(x) = Π_i p(x_i | x_<i), with Bernoulli conditionals whose logits
+depend only on earlier dimensions. A subclass supplies the logits; this class supplies
+
+- ``logits(x) -> (B, n)``: logit p(x_i = 1 | x_<i) for every i (the per-dimension conditionals),
+- ``conditionals(x) -> (B, n)``: the same as probabilities,
+- ``log_prob(x) -> (B,)``: the exact log-likelihood in nats,
+- ``sample(num, ...)``: ancestral sampling with a seed or generator, a temperature, and
+  completion of partly observed inputs,
+- ``num_parameters()``: the number of free parameters (masked-out weights do not count),
+
+and input checking: bad shapes, values other than 0 and 1, and NaNs raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import MaskedLinear
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks
+
+
+def check_binary(x: torch.Tensor, n: int, name: str = "x") -> None:
+    """Raise ``ValueError`` unless ``x`` is a (B, n) tensor of 0s and 1s."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, {n}), got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != n:
+        raise ValueError(f"{name} must have shape (B, {n}), got {tuple(x.shape)}")
+    if torch.is_floating_point(x) and torch.isnan(x).any():
+        raise ValueError(f"{name} contains NaN; expected binary values 0 and 1")
+    if not ((x == 0) | (x == 1)).all():
+        raise ValueError(f"{name} must be binary (only 0 and 1), got values outside {{0, 1}}")
+
+
+def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
+    if seed is not None and generator is not None:
+        raise ValueError("pass a seed or a generator, not both")
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        return torch.Generator().manual_seed(seed)
+    return generator
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol
+
+
+class DensityModel(nn.Module):
+    """Root of every density model in the book: the data dimension, a constructor config that a
+    checkpoint can rebuild the model from, free-parameter counting, and a registry by class name.
+    Subclasses provide ``log_prob(x) -> (B,)`` in nats and ``sample(num, ...)``.
+    """
+
+    registry: dict[str, type["DensityModel"]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        DensityModel.registry[cls.__name__] = cls
+
+    def __init__(self, n: int):
+        super().__init__()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"the data dimension n must be a positive int, got {n!r}")
+        self.n = n
+        # The order in which dimensions are generated: order[k] is the k-th dimension sampled.
+        self.register_buffer("order", torch.arange(n), persistent=False)
+
+    def config(self) -> dict:
+        """Constructor arguments, so that a checkpoint can rebuild the model."""
+        return {"n": self.n}
+
+    @property
+    def device(self) -> torch.device:
+        return self.order.device
+
+    def num_parameters(self) -> int:
+        """Free parameters: every parameter entry, less the weights a mask holds at zero."""
+        total = sum(p.numel() for p in self.parameters())
+        for module in self.modules():
+            if isinstance(module, MaskedLinear):
+                total -= int((module.mask == 0).sum())
+        return total
+
+
+class BinaryAutoregressive(DensityModel):
+    """Base class: an autoregressive model of x ∈ {0,1}^n with Bernoulli conditionals.
+
+    Subclasses implement :meth:`_logits` (all conditionals in one call) and may override
+    :meth:`_logit_at` with a faster single-dimension step for sampling.
+    """
+
+    # -- to implement -------------------------------------------------------------------------
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) float in {0,1} -> (B, n) logits of p(x_i = 1 | x_<i); no input checks."""
+        raise NotImplementedError
+
+    def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
+        """(B,) logit of dimension ``i`` during sampling, when every earlier dimension of ``x``
+        is final. ``state`` is a dict the model may keep between steps of one sampling run."""
+        return self._logits(x)[:, i]
+
+    # -- the protocol -------------------------------------------------------------------------
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) logits of the conditionals p(x_i = 1 | x_<i) at the binary input ``x``."""
+        check_binary(x, self.n)
+        return self._logits(x.to(self.device, torch.get_default_dtype()))
+
+    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
+        return torch.sigmoid(self.logits(x))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) exact log p(x) in nats."""
+        check_binary(x, self.n)
+        x = x.to(self.device, torch.get_default_dtype())
+        logits = self._logits(x)  # (B, n)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num: int | None = None,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        temperature: float = 1.0,
+        x: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Ancestral sampling: x_1 ~ p(x_1), then x_2 ~ p(x_2 | x_1), ... in the model's order.
+
+        num: how many samples (omit it when completing ``x``).
+        seed / generator: the randomness (a CPU generator gives the same samples on any device).
+        temperature: logits are divided by it; 1 samples the model, < 1 sharpens, > 1 flattens.
+        x, mask: completion. ``mask`` (bool, shape of ``x`` or (n,)) is True where ``x`` is
+            observed; observed values are kept and the rest sampled. This is exact conditional
+            sampling when every observed dimension comes before every unobserved one in the
+            model's order (e.g. the top rows of an image in raster order); otherwise later
+            observations are clamped but do not inform earlier samples.
+        Returns a (num, n) float tensor of 0s and 1s on the model's device.
+        """
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
+                and temperature > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        generator = make_generator(seed, generator)
+        observed, known = self._completion_inputs(num, x, mask)
+        out = torch.where(known, observed, torch.zeros_like(observed))
+        state: dict = {}
+        for i in self.order.tolist():
+            logit = self._logit_at(out, i, state) / temperature
+            u = torch.rand(out.shape[0], generator=generator,
+                           device=generator.device if generator is not None else out.device)
+            draw = (u.to(out.device) < torch.sigmoid(logit)).to(out.dtype)
+            out[:, i] = torch.where(known[:, i], out[:, i], draw)
+        return out
+
+    def _completion_inputs(self, num, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype, dev = torch.get_default_dtype(), self.device
+        if x is None and mask is None:
+            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+                raise ValueError(f"num must be a positive int, got {num!r}")
+            return (torch.zeros(num, self.n, dtype=dtype, device=dev),
+                    torch.zeros(num, self.n, dtype=torch.bool, device=dev))
+        if x is None or mask is None:
+            raise ValueError("completion needs both x (the observed values) and mask")
+        if num is not None and num != x.shape[0]:
+            raise ValueError(f"num={num} disagrees with x, which holds {x.shape[0]} rows")
+        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+            raise ValueError("mask must be a bool tensor, True where x is observed")
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.n:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (B, {self.n}), got {shape}")
+        if mask.shape not in (x.shape, (self.n,)):
+            raise ValueError(f"mask must have shape {tuple(x.shape)} or ({self.n},), "
+                             f"got {tuple(mask.shape)}")
+        known = mask.to(dev).expand(x.shape[0], self.n)
+        x = x.to(dev, dtype)
+        check_binary(torch.where(known, x, torch.zeros_like(x)), self.n, "x (where observed)")
+        return x, known

@@ -1,0 +1,63 @@
+"""Where the book runs: quick mode, the device, and seeding.
+
+Quick mode is the one switch between a chapter that trains for real and a chapter that only
+proves it runs (small subsets, few steps). It is read here and nowhere else, from the
+environment variable ``AUTOREGRESSIVE_QUICK``: ``1`` (or ``true``, ``yes``, ``on``) turns it on,
+``0`` (or ``false``, ``no``, ``off``, or unset) leaves it off. The test suite always turns it on.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+QUICK_ENV = "AUTOREGRESSIVE_QUICK"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# Quick mode
+
+
+def quick_mode() -> bool:
+    """True when ``AUTOREGRESSIVE_QUICK`` asks for quick mode."""
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{QUICK_ENV}={os.environ[QUICK_ENV]!r} is not understood: "
+        "expected 1/true/yes/on or 0/false/no/off"
+    )
+
+
+def budget(*, full: T, quick: T) -> T:
+    """The value for the current mode: ``full`` for a real run, ``quick`` in quick mode."""
+    return quick if quick_mode() else full
+
+
+# ---------------------------------------------------------------------------------------------
+# Device and seeding
+
+
+def device() -> torch.device:
+    """The one device helper: the first CUDA GPU when there is one, else the CPU."""
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU generator seeded the same."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    return torch.Generator().manual_seed(seed)

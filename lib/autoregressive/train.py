@@ -1,0 +1,183 @@
+"""Training and evaluation, written once for every density model in the book.
+
+``fit`` minimises the mean negative log-likelihood (nats per example) with Adam, shows a
+progress bar, stops early when the validation NLL stops improving and restores the best
+weights, optionally clips gradients and binarizes each batch afresh, and stops with a clear
+error when the loss becomes NaN or infinite. ``evaluate`` reports NLL in nats and bits/dim.
+``save`` and ``load`` keep a model with its constructor arguments; ``load`` uses
+``weights_only=True`` and maps a GPU checkpoint onto the CPU (or any device asked for).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .base import DensityModel
+from .data import dynamic_binarize
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Average negative log-likelihood of a data set."""
+
+    nats: float  # mean NLL per example, in nats
+    bits_per_dim: float  # the same in bits, divided by the data dimension
+    examples: int  # how many examples were averaged
+
+    def __str__(self) -> str:
+        return f"{self.nats:.2f} nats ({self.bits_per_dim:.4f} bits/dim) over {self.examples:,}"
+
+
+@torch.no_grad()
+def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) -> Evaluation:
+    """Mean −log p(x) over the rows of ``data``, in nats and in bits per dimension."""
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty data set")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        batch = data[start:start + batch_size].to(model.device)
+        total -= model.log_prob(batch).double().sum().item()
+    model.train(was_training)
+    nats = total / len(data)
+    return Evaluation(nats, nats / (model.n * math.log(2)), len(data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class History:
+    """What happened during ``fit``: one entry per epoch."""
+
+    train_nll: list[float] = field(default_factory=list)  # mean training NLL of the epoch, nats
+    valid_nll: list[float] = field(default_factory=list)  # validation NLL after the epoch, nats
+    best_epoch: int = -1  # the epoch (0-based) whose weights were restored
+    stopped_early: bool = False  # True when patience ran out before the last epoch
+    seconds: float = 0.0  # wall-clock time of the whole run
+    examples_seen: int = 0
+
+    @property
+    def best_valid_nll(self) -> float:
+        return self.valid_nll[self.best_epoch]
+
+
+def fit(
+    model: DensityModel,
+    train: torch.Tensor,
+    valid: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    clip_grad: float | None = None,
+    patience: int | None = 5,
+    dynamic_binarization: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` by maximum likelihood and return its :class:`History`.
+
+    train, valid: (N, n) tensors. With ``dynamic_binarization`` the training rows are grey values
+        in [0, 1] and every batch is a fresh Bernoulli draw; ``valid`` is used as given.
+    epochs: the most passes over ``train``.
+    patience: stop after this many epochs without a better validation NLL (None: never stop);
+        either way the weights of the best epoch are restored at the end.
+    clip_grad: if set, the largest gradient norm allowed (gradients are rescaled above it).
+    seed: fixes the batch order (and the dynamic binarization).
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if len(train) == 0 or len(valid) == 0:
+        raise ValueError("fit needs non-empty training and validation sets")
+    if dynamic_binarization:
+        dynamic_binarize(train[:1])  # checks that the rows are grey values in [0, 1]
+    device = model.device
+    train = train.to(device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = History()
+    best_state, waited = None, 0
+    start = time.perf_counter()
+    bar = tqdm(range(epochs), desc=type(model).__name__, unit="epoch", disable=not progress)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(len(train), generator=generator, device=device)
+        total = 0.0
+        for step, first in enumerate(range(0, len(train), batch_size)):
+            batch = train[order[first:first + batch_size]]
+            if dynamic_binarization:
+                batch = dynamic_binarize(batch, generator)
+            loss = -model.log_prob(batch).mean()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
+                    "lower the learning rate or pass clip_grad"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+            optimizer.step()
+            total += loss.item() * len(batch)
+        history.examples_seen += len(train)
+        history.train_nll.append(total / len(train))
+        history.valid_nll.append(evaluate(model, valid).nats)
+        if history.best_epoch < 0 or history.valid_nll[-1] < history.best_valid_nll:
+            history.best_epoch, waited = epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+        bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
+        if patience is not None and waited >= patience and epoch < epochs - 1:
+            history.stopped_early = True
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save(model: DensityModel, path: str | Path) -> None:
+    """Save the model's class name, constructor arguments and weights."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"model": type(model).__name__, "config": model.config(), "state": state}, path)
+
+
+def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> DensityModel:
+    """Rebuild a model saved by :func:`save` (safely: ``weights_only=True``) on ``map_location``."""
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(checkpoint, dict) or set(checkpoint) != {"model", "config", "state"}:
+        raise ValueError(f"{path} is not a checkpoint written by autoregressive.save")
+    cls = DensityModel.registry.get(checkpoint["model"])
+    if cls is None:
+        raise ValueError(f"{path} holds an unknown model {checkpoint['model']!r}; known: "
+                         f"{sorted(DensityModel.registry)}")
+    model = cls(**checkpoint["config"])
+    model.load_state_dict(checkpoint["state"])
+    if map_location is not None:
+        model.to(map_location)
+    return model.eval()

@@ -1,0 +1,145 @@
+"""Interactive widgets, written once against the model protocol and reused by every chapter.
+
+- :func:`sampler`: draw samples with a seed, a temperature and a number of samples;
+- :func:`conditional_explorer`: slide over the pixels of an image and read the learnt
+  conditional p(x_i = 1 | x_<i) at each one;
+- :func:`completion`: keep the top rows of a test image and let the model draw the rest.
+
+Each returns an ``ipywidgets`` box that draws its first picture immediately, so a page built
+from the notebook shows it; the controls respond when a Python kernel runs (Jupyter, Colab).
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import numpy as np
+import torch
+from IPython.display import display
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from .base import BinaryAutoregressive, check_binary
+from .plot import MNIST_SHAPE, image_grid, image_rows, probability_map
+
+
+def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> None:
+    if not isinstance(model, BinaryAutoregressive):
+        raise TypeError(f"the widgets need a binary autoregressive model, got {type(model).__name__}")
+    if shape[0] * shape[1] != model.n:
+        raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
+
+
+def _show(output: w.Output, fig: Figure) -> None:
+    with output:
+        output.clear_output(wait=True)
+        display(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sampling
+
+
+def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
+            max_samples: int = 64) -> w.Widget:
+    """Seed, temperature and number of samples; press the button to draw a new grid."""
+    _check_image_model(model, shape)
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
+    temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature")
+    number = w.IntSlider(value=min(16, max_samples), min=1, max=max_samples, description="samples")
+    button = w.Button(description="Sample", button_style="primary", icon="random")
+    output = w.Output()
+
+    def draw(_=None):
+        x = model.sample(number.value, seed=seed.value, temperature=temperature.value)
+        title = f"seed {seed.value}, temperature {temperature.value:.2f}"
+        _show(output, image_grid(x, shape, title=title))
+
+    def draw_next(_):
+        seed.value += 1  # a fresh seed each press; the observer draws
+    seed.observe(draw, names="value")
+    button.on_click(draw_next)
+    draw()
+    return w.VBox([w.HBox([seed, temperature]), w.HBox([number, button]), output])
+
+
+# ---------------------------------------------------------------------------------------------
+# The learnt conditionals across one image
+
+
+def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
+                         shape: tuple[int, int] = MNIST_SHAPE) -> w.Widget:
+    """A slider over the model's order: the pixels seen so far, and p(x_i = 1 | x_<i).
+
+    x: one binary image, shape (n,) or (1, n).
+    """
+    _check_image_model(model, shape)
+    x = x.reshape(1, -1)
+    check_binary(x, model.n)
+    with torch.no_grad():
+        probs = model.conditionals(x)[0].cpu().numpy()  # (n,): one pass gives every conditional
+    pixels = x[0].cpu().numpy()
+    order = model.order.cpu().numpy()
+    step = w.IntSlider(value=model.n // 2, min=0, max=model.n - 1, description="step",
+                       continuous_update=False, layout=w.Layout(width="60%"))
+    output = w.Output()
+
+    def draw(_=None):
+        k = step.value
+        i = int(order[k])
+        seen = np.full(model.n, 0.5)  # unseen pixels grey
+        seen[order[:k]] = pixels[order[:k]]
+        so_far = np.full(model.n, np.nan)
+        so_far[order[:k + 1]] = probs[order[:k + 1]]
+        row, col = divmod(i, shape[1])
+        fig = Figure(figsize=(8.4, 3.2))
+        left, right = fig.subplots(1, 2)
+        left.imshow(seen.reshape(shape), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        left.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="red", lw=2))
+        left.set_title(f"x_<i seen (i = {i}), unseen grey")
+        left.set_xticks([]), left.set_yticks([])
+        probability_map(np.nan_to_num(so_far, nan=0.0)[None], shape, ax=right,
+                        title="p(x_j = 1 | x_<j), j ≤ i")
+        fig.suptitle(f"p(x_{i} = 1 | x_<{i}) = {probs[i]:.3f}; the image has x_{i} = "
+                     f"{int(pixels[i])}")
+        fig.tight_layout()
+        _show(output, fig)
+
+    step.observe(draw, names="value")
+    draw()
+    return w.VBox([step, output])
+
+
+# ---------------------------------------------------------------------------------------------
+# Completion
+
+
+def completion(model: BinaryAutoregressive, images: torch.Tensor,
+               shape: tuple[int, int] = MNIST_SHAPE, completions: int = 6) -> w.Widget:
+    """Keep the top rows of a chosen image and sample the rest, several times.
+
+    images: (B, n) binary images to choose from (e.g. test digits).
+    """
+    _check_image_model(model, shape)
+    check_binary(images, model.n, "images")
+    index = w.IntSlider(value=0, min=0, max=len(images) - 1, description="image",
+                        continuous_update=False)
+    rows = w.IntSlider(value=shape[0] // 2, min=0, max=shape[0], description="rows kept",
+                       continuous_update=False)
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
+    output = w.Output()
+
+    def draw(_=None):
+        original = images[index.value].reshape(1, -1)
+        mask = torch.zeros(model.n, dtype=torch.bool)
+        mask[: rows.value * shape[1]] = True
+        batch = original.expand(completions, -1)
+        filled = model.sample(x=batch, mask=mask, seed=seed.value)
+        shown = original.clone().float()
+        shown[0, ~mask] = 0.5
+        _show(output, image_rows({"original": original, f"top {rows.value} rows": shown,
+                                  "completions": filled}, shape))
+
+    for control in (index, rows, seed):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([index, rows, seed]), output])

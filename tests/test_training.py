@@ -1,0 +1,127 @@
+"""The shared training loop, evaluation and checkpoints."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+
+import autoregressive as ar
+
+
+def toy_data(rows: int, seed: int) -> torch.Tensor:
+    """Binary rows where x_2 copies x_1 and x_3 = 1 − x_1: learnable only with dependencies."""
+    first = torch.bernoulli(torch.full((rows, 1), 0.3), generator=torch.Generator().manual_seed(seed))
+    noise = torch.bernoulli(torch.full((rows, 3), 0.5), generator=torch.Generator().manual_seed(seed + 1))
+    return torch.cat([first, first, 1 - first, noise], dim=1)
+
+
+def test_fit_learns_dependencies_and_reports_them():
+    train, valid = toy_data(2000, 0), toy_data(500, 10)
+    model = ar.FVSBN(6)
+    before = ar.evaluate(model, valid).nats
+    history = ar.fit(model, train, valid, epochs=40, lr=0.05, batch_size=100, progress=False)
+    after = ar.evaluate(model, valid)
+    # Entropy: H(x_1) + 3 fair coins = 0.611 + 3 ln 2 = 2.69 nats; independence costs 2 more.
+    entropy = -(0.3 * math.log(0.3) + 0.7 * math.log(0.7)) + 3 * math.log(2)
+    assert before == pytest.approx(6 * math.log(2))
+    assert after.nats < entropy + 0.05
+    assert after.bits_per_dim == pytest.approx(after.nats / (6 * math.log(2)))
+    assert after.examples == 500
+    assert len(history.train_nll) == len(history.valid_nll) >= 1
+
+
+def test_early_stopping_restores_the_best_weights():
+    train, valid = toy_data(200, 1), toy_data(200, 2)
+    valid[:, 1] = 1 - valid[:, 1]  # validation disagrees with training: it only gets worse
+    model = ar.FVSBN(6)
+    history = ar.fit(model, train, valid, epochs=30, lr=0.05, batch_size=20, patience=2,
+                     progress=False)
+    assert history.stopped_early
+    assert len(history.valid_nll) == history.best_epoch + 3
+    assert ar.evaluate(model, valid).nats == pytest.approx(history.best_valid_nll, rel=1e-6)
+    assert history.best_valid_nll == min(history.valid_nll)
+
+
+def test_nan_loss_stops_training_with_a_clear_error():
+    model = ar.FVSBN(6)
+    with torch.no_grad():
+        model.linear.bias[2] = float("nan")
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        ar.fit(model, toy_data(50, 0), toy_data(50, 1), epochs=1, progress=False)
+
+
+def test_gradient_clipping_bounds_each_step():
+    # Watch the gradient after clipping, before each optimizer step: its norm is at most the bound.
+    model = ar.FVSBN(6)
+    seen = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm):
+        parameters = list(parameters)
+        original(parameters, max_norm)
+        seen.append(torch.cat([p.grad.flatten() for p in parameters]).norm().item())
+
+    torch.nn.utils.clip_grad_norm_ = spy
+    try:
+        ar.fit(model, toy_data(100, 0), toy_data(50, 1), epochs=1, clip_grad=1e-3, progress=False)
+    finally:
+        torch.nn.utils.clip_grad_norm_ = original
+    assert seen and max(seen) <= 1e-3 * (1 + 1e-4)
+
+
+def test_dynamic_binarization_draws_fresh_batches():
+    grey = torch.full((400, 4), 0.5)
+    model = ar.IndependentBernoulli(4)
+    history = ar.fit(model, grey, torch.bernoulli(grey), epochs=3, lr=0.05, batch_size=400,
+                     dynamic_binarization=True, patience=None, progress=False)
+    # A fresh coin per pixel per epoch: the fitted probabilities stay near 1/2.
+    assert torch.allclose(model.conditionals(torch.zeros(1, 4)), torch.tensor(0.5), atol=0.1)
+    assert len(history.train_nll) == 3
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ar.fit(model, grey * 3, grey, epochs=1, dynamic_binarization=True, progress=False)
+
+
+def test_fit_refuses_bad_arguments():
+    data = toy_data(10, 0)
+    with pytest.raises(ValueError, match="epochs"):
+        ar.fit(ar.FVSBN(6), data, data, epochs=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        ar.fit(ar.FVSBN(6), data[:0], data, epochs=1)
+    with pytest.raises(ValueError, match="empty"):
+        ar.evaluate(ar.FVSBN(6), data[:0])
+
+
+def test_load_refuses_arbitrary_objects(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": "FVSBN", "config": {"n": 2}, "state": Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        ar.load(path)
+
+
+def test_load_maps_onto_the_requested_device_and_refuses_foreign_files(tmp_path):
+    model = ar.FVSBN(3)
+    ar.save(model, tmp_path / "m.pt")
+    assert ar.load(tmp_path / "m.pt", map_location="cpu").linear.weight.device.type == "cpu"
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        ar.load(tmp_path / "other.pt")
+    torch.save({"model": "Nope", "config": {}, "state": {}}, tmp_path / "nope.pt")
+    with pytest.raises(ValueError, match="unknown model"):
+        ar.load(tmp_path / "nope.pt")
+
+
+def test_quick_mode_switch(monkeypatch):
+    monkeypatch.setenv("AUTOREGRESSIVE_QUICK", "0")
+    assert not ar.quick_mode() and ar.budget(full=10, quick=1) == 10
+    monkeypatch.setenv("AUTOREGRESSIVE_QUICK", "yes")
+    assert ar.quick_mode() and ar.budget(full=10, quick=1) == 1
+    monkeypatch.setenv("AUTOREGRESSIVE_QUICK", "maybe")
+    with pytest.raises(ValueError, match="AUTOREGRESSIVE_QUICK"):
+        ar.quick_mode()
