@@ -1,12 +1,13 @@
 """Pictures shared by the chapters: grids of images and per-pixel probability maps.
 
-Every function returns a :class:`matplotlib.figure.Figure` that is not registered with pyplot:
-as the last expression of a notebook cell it is shown once, and it can be saved with
-``fig.savefig``. Images are rows of a (B, n) tensor or array, reshaped to ``shape``.
+Every function returns a :class:`BookFigure`, a matplotlib figure that is not registered with
+pyplot: as the last expression of a notebook cell it is shown once (as a PNG), and it can be
+saved with ``fig.savefig``. Images are rows of a (B, n) tensor or array, reshaped to ``shape``.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -14,6 +15,15 @@ import torch
 from matplotlib.figure import Figure
 
 MNIST_SHAPE = (28, 28)
+
+
+class BookFigure(Figure):
+    """A figure that shows itself as a PNG in a notebook, whatever pyplot's backend is doing."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def _as_images(images, shape: tuple[int, int]) -> np.ndarray:
@@ -46,7 +56,7 @@ def image_grid(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None =
                title: str | None = None, size: float = 4.0, vmax: float = 1.0) -> Figure:
     """A grid of grey images (0 black, ``vmax`` white)."""
     canvas = tile(images, shape, ncols)
-    fig = Figure(figsize=(size, size * canvas.shape[0] / canvas.shape[1] + (0.3 if title else 0)))
+    fig = BookFigure(figsize=(size, size * canvas.shape[0] / canvas.shape[1] + (0.3 if title else 0)))
     ax = fig.add_subplot()
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
@@ -61,7 +71,7 @@ def image_rows(rows: dict[str, object], shape: tuple[int, int] = MNIST_SHAPE,
     """One labelled row of images per entry of ``rows`` (label -> (B, n) images)."""
     arrays = {label: _as_images(images, shape) for label, images in rows.items()}
     ncols = max(len(a) for a in arrays.values())
-    fig = Figure(figsize=(size * ncols + 1.5, size * len(arrays)))
+    fig = BookFigure(figsize=(size * ncols + 1.5, size * len(arrays)))
     axes = fig.subplots(len(arrays), ncols, squeeze=False)
     for r, (label, array) in enumerate(arrays.items()):
         for c in range(ncols):
@@ -87,7 +97,7 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
         raise ValueError(f"probability_map draws one image, got {len(array)}")
     fig = None
     if ax is None:
-        fig = Figure(figsize=(3.6, 3.2))
+        fig = BookFigure(figsize=(3.6, 3.2))
         ax = fig.add_subplot()
     image = ax.imshow(array[0], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

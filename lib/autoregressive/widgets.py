@@ -15,11 +15,10 @@ import ipywidgets as w
 import numpy as np
 import torch
 from IPython.display import display
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .base import BinaryAutoregressive, check_binary
-from .plot import MNIST_SHAPE, image_grid, image_rows, probability_map
+from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, probability_map
 
 
 def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> None:
@@ -29,7 +28,7 @@ def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> N
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
 
 
-def _show(output: w.Output, fig: Figure) -> None:
+def _show(output: w.Output, fig: BookFigure) -> None:
     with output:
         output.clear_output(wait=True)
         display(fig)
@@ -91,7 +90,7 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
         so_far = np.full(model.n, np.nan)
         so_far[order[:k + 1]] = probs[order[:k + 1]]
         row, col = divmod(i, shape[1])
-        fig = Figure(figsize=(8.4, 3.2))
+        fig = BookFigure(figsize=(8.4, 3.2))
         left, right = fig.subplots(1, 2)
         left.imshow(seen.reshape(shape), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         left.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="red", lw=2))
