@@ -40,11 +40,13 @@ def _show(output: w.Output, fig: BookFigure) -> None:
 
 def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
             max_samples: int = 64) -> w.Widget:
-    """Seed, temperature and number of samples; press the button to draw a new grid."""
+    """Seed, temperature and number of samples; each change redraws, the button takes the next seed."""
     _check_image_model(model, shape)
     seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
-    temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature")
-    number = w.IntSlider(value=min(16, max_samples), min=1, max=max_samples, description="samples")
+    temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature",
+                                continuous_update=False)
+    number = w.IntSlider(value=min(16, max_samples), min=1, max=max_samples, description="samples",
+                         continuous_update=False)
     button = w.Button(description="Sample", button_style="primary", icon="random")
     output = w.Output()
 
@@ -55,7 +57,9 @@ def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
 
     def draw_next(_):
         seed.value += 1  # a fresh seed each press; the observer draws
-    seed.observe(draw, names="value")
+
+    for control in (seed, temperature, number):
+        control.observe(draw, names="value")
     button.on_click(draw_next)
     draw()
     return w.VBox([w.HBox([seed, temperature]), w.HBox([number, button]), output])

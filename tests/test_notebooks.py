@@ -1,0 +1,88 @@
+"""The chapters as files: in the table of contents, set up for Colab, stored from a full run.
+
+Running them is nbval's job (``pytest --nbval-lax chapters``); these tests check what the
+website and Colab readers get: the stored notebooks themselves.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+spec = importlib.util.spec_from_file_location("sync_setup_cells", ROOT / "scripts" / "sync_setup_cells.py")
+sync_setup_cells = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sync_setup_cells)
+
+
+def toc_files() -> list[str]:
+    return re.findall(r"^\s*- file:\s*(\S+)\s*$", (ROOT / "_toc.yml").read_text(), re.MULTILINE)
+
+
+def code_cells(path: Path):
+    return [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_every_chapter_is_in_the_table_of_contents_in_order():
+    in_toc = [f for f in toc_files() if f.startswith("chapters/")]
+    on_disk = [f"chapters/{p.stem}" for p in CHAPTERS]
+    assert in_toc == on_disk  # same files, and the numbered names read in the book's order
+    for name in on_disk:
+        assert re.fullmatch(r"chapters/\d\d_[a-z0-9_]+", name), f"{name}: want NN_title"
+
+
+def test_the_repository_address_is_the_one_in_config_and_readme():
+    url, _ = sync_setup_cells.repository()
+    assert url.startswith("https://")
+    assert url in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_first_code_cell_is_the_colab_setup(path):
+    first = code_cells(path)[0]
+    assert first.source == sync_setup_cells.setup_source(), (
+        f"{path.name}: run `python scripts/sync_setup_cells.py chapters/*.ipynb`"
+    )
+    assert first.metadata.get("tags") == sync_setup_cells.SETUP_TAGS
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_stored_outputs_come_from_one_clean_full_run(path):
+    cells = code_cells(path)
+    counts = [c.execution_count for c in cells]
+    assert None not in counts, f"{path.name}: some cells were never run; run `make outputs`"
+    assert counts == list(range(1, len(cells) + 1)), f"{path.name}: cells ran out of order"
+    errors = [o for c in cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name}: stored error outputs"
+    text = "".join(o.get("text", "") for c in cells for o in c.outputs if o.output_type == "stream")
+    assert "quick mode: False" in text, f"{path.name}: outputs are not from a full run"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_widgets_have_stored_state_for_the_website(path):
+    notebook = nbformat.read(path, as_version=4)
+    views = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    if views:
+        state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        models = state.get("state", {})
+        for view in views:
+            model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+            assert model_id in models, f"{path.name}: widget {model_id} has no stored state"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_cells_use_tags_not_markers_and_define_no_models(path):
+    for cell in code_cells(path):
+        assert "NBVAL" not in cell.source.upper().replace("NBVAL-", ""), "use nbval cell tags"
+        assert not re.search(r"class \w+\(.*(nn\.Module|DensityModel)", cell.source), (
+            f"{path.name}: models belong in lib/autoregressive"
+        )
+    tags = {t for c in code_cells(path) for t in c.metadata.get("tags", [])}
+    assert tags <= {"hide-output", "hide-input", "nbval-ignore-output", "nbval-check-output", "nbval-skip"}
