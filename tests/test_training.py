@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import zipfile
 
 import pytest
 import torch
@@ -125,3 +126,29 @@ def test_quick_mode_switch(monkeypatch):
     monkeypatch.setenv("AUTOREGRESSIVE_QUICK", "maybe")
     with pytest.raises(ValueError, match="AUTOREGRESSIVE_QUICK"):
         ar.quick_mode()
+
+
+def saved_on_gpu(src, dst):
+    """Copy a checkpoint, rewriting its storage location from 'cpu' to 'cuda:0', as if it had been
+    saved on a GPU (a CPU-only machine cannot make a real one)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("/data.pkl"):
+                assert data.count(b"X\x03\x00\x00\x00cpu") == 1  # later storages refer back to it
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            zout.writestr(item, data)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a GPU checkpoint on a CPU-only machine")
+def test_a_gpu_checkpoint_opens_on_a_cpu(tmp_path):
+    model = ar.FVSBN(4)
+    with torch.no_grad():
+        model.linear.weight.normal_()
+    ar.save(model, tmp_path / "cpu.pt")
+    saved_on_gpu(tmp_path / "cpu.pt", tmp_path / "gpu.pt")
+    with pytest.raises(RuntimeError, match="CUDA"):  # a plain load fails here: it is a GPU file
+        torch.load(tmp_path / "gpu.pt", weights_only=True)
+    loaded = ar.load(tmp_path / "gpu.pt")
+    assert loaded.linear.weight.device.type == "cpu"
+    assert torch.equal(loaded.linear.weight, model.linear.weight)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -90,7 +91,8 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
                     title: str | None = None, ax=None, cmap: str = "viridis"):
     """Per-pixel probabilities of one image as a heat map on [0, 1] with a colour bar.
 
-    Draws on ``ax`` when given (and returns it), else on a new figure (and returns the figure).
+    NaN entries (probabilities not computed) are drawn in light grey. Draws on ``ax`` when given
+    (and returns it), else on a new figure (and returns the figure).
     """
     array = _as_images(probabilities, shape)
     if len(array) != 1:
@@ -99,7 +101,9 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
     if ax is None:
         fig = BookFigure(figsize=(3.6, 3.2))
         ax = fig.add_subplot()
-    image = ax.imshow(array[0], cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    colours = matplotlib.colormaps[cmap].with_extremes(bad="lightgrey")
+    image = ax.imshow(np.ma.masked_invalid(array[0]), cmap=colours, vmin=0, vmax=1,
+                      interpolation="nearest")
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks([]), ax.set_yticks([])
     if title:

@@ -82,7 +82,9 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
         probs = model.conditionals(x)[0].cpu().numpy()  # (n,): one pass gives every conditional
     pixels = x[0].cpu().numpy()
     order = model.order.cpu().numpy()
-    step = w.IntSlider(value=model.n // 2, min=0, max=model.n - 1, description="step",
+    on = np.flatnonzero(pixels[order])  # steps at which the image has ink
+    start = int(on[len(on) // 2]) if len(on) else model.n // 2  # begin mid-stroke
+    step = w.IntSlider(value=start, min=0, max=model.n - 1, description="step",
                        continuous_update=False, layout=w.Layout(width="60%"))
     output = w.Output()
 
@@ -100,8 +102,8 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
         left.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="red", lw=2))
         left.set_title(f"x_<i seen (i = {i}), unseen grey")
         left.set_xticks([]), left.set_yticks([])
-        probability_map(np.nan_to_num(so_far, nan=0.0)[None], shape, ax=right,
-                        title="p(x_j = 1 | x_<j), j ≤ i")
+        probability_map(so_far[None], shape, ax=right,
+                        title="p(x_j = 1 | x_<j) for j ≤ i (grey: later)")
         fig.suptitle(f"p(x_{i} = 1 | x_<{i}) = {probs[i]:.3f}; the image has x_{i} = "
                      f"{int(pixels[i])}")
         fig.tight_layout()
