@@ -115,8 +115,8 @@ def fit(
     history = History()
     best_state, waited = None, 0
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=type(model).__name__, unit="epoch", disable=not progress)
-    for epoch in bar:
+    bar = tqdm(total=epochs, desc=type(model).__name__, unit="epoch", disable=not progress)
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(train), generator=generator, device=device)
         total = 0.0
@@ -145,8 +145,11 @@ def fit(
         else:
             waited += 1
         bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
+        bar.update(1)
         if patience is not None and waited >= patience and epoch < epochs - 1:
             history.stopped_early = True
+            bar.total = epoch + 1  # a finished bar, not a failed one
+            bar.set_description(f"{type(model).__name__} (stopped early, best epoch {history.best_epoch + 1})")
             break
     bar.close()
     model.load_state_dict(best_state)

@@ -28,6 +28,9 @@ def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> N
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
 
 
+WIDE = {"description_width": "initial"}  # labels at their full width
+
+
 def _show(output: w.Output, fig: BookFigure) -> None:
     with output:
         output.clear_output(wait=True)
@@ -42,11 +45,11 @@ def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
             max_samples: int = 64) -> w.Widget:
     """Seed, temperature and number of samples; each change redraws, the button takes the next seed."""
     _check_image_model(model, shape)
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
     temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature",
-                                continuous_update=False)
+                                continuous_update=False, style=WIDE)
     number = w.IntSlider(value=min(16, max_samples), min=1, max=max_samples, description="samples",
-                         continuous_update=False)
+                         continuous_update=False, style=WIDE)
     button = w.Button(description="Sample", button_style="primary", icon="random")
     output = w.Output()
 
@@ -129,8 +132,8 @@ def completion(model: BinaryAutoregressive, images: torch.Tensor,
     index = w.IntSlider(value=0, min=0, max=len(images) - 1, description="image",
                         continuous_update=False)
     rows = w.IntSlider(value=shape[0] // 2, min=0, max=shape[0], description="rows kept",
-                       continuous_update=False)
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed")
+                       continuous_update=False, style=WIDE)
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
     output = w.Output()
 
     def draw(_=None):
