@@ -11,6 +11,7 @@ from helpers import CHI2_999, all_binary, chi_square, codes, randomize
 MODELS = {
     "FVSBN": ar.FVSBN,
     "IndependentBernoulli": ar.IndependentBernoulli,
+    "NADE": lambda n: ar.NADE(n, hidden=6, block=4),  # blocks that do not divide n
 }
 
 

@@ -15,6 +15,7 @@ from .data import (
 from .fvsbn import FVSBN
 from .independent import IndependentBernoulli
 from .layers import MaskedLinear
+from .nade import NADE
 from .runtime import budget, device, quick_mode, seed_everything
 from .train import Evaluation, History, evaluate, fit, load, save
 
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinaryAutoregressive", "DensityModel", "Evaluation", "FVSBN", "History",
-    "IndependentBernoulli", "MaskedLinear", "binarized_mnist", "budget", "check_binary", "device",
+    "IndependentBernoulli", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
     "quick_mode", "save", "seed_everything",
 ]
