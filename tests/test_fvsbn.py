@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 import autoregressive as ar
@@ -31,12 +32,25 @@ def test_parameter_count_is_n_times_n_plus_one_over_two():
 
 
 def test_worked_example_of_the_lecture():
-    # p(X1=0, X2=1, X3=1, X4=0) = (1 − x̂1) · x̂2 · x̂3 · (1 − x̂4)
-    model = randomize(ar.FVSBN(4), seed=3)
-    x = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
-    p = model.conditionals(x)[0]
-    by_hand = (1 - p[0]) * p[1] * p[2] * (1 - p[3])
-    assert math.isclose(model.log_prob(x).exp().item(), by_hand.item(), rel_tol=1e-6)
+    # The chapter's four-pixel model: p(X1=0, X2=1, X3=1, X4=0) = (1 − x̂1) · x̂2 · x̂3 · (1 − x̂4)
+    model = ar.FVSBN(4)
+    with torch.no_grad():
+        model.linear.bias.copy_(torch.tensor([-0.4, 0.2, 0.1, -0.3]))
+        model.linear.weight.copy_(torch.tensor([
+            [0.0, 0.0, 0.0, 0.0], [1.5, 0.0, 0.0, 0.0], [-0.7, 2.0, 0.0, 0.0], [0.4, -1.2, 0.9, 0.0]]))
+
+    def sigmoid(z):
+        return 1 / (1 + math.exp(-z))
+
+    x1, x2, x3, x4 = 0, 1, 1, 0
+    xhat1 = sigmoid(-0.4)
+    xhat2 = sigmoid(0.2 + 1.5 * x1)
+    xhat3 = sigmoid(0.1 - 0.7 * x1 + 2.0 * x2)
+    xhat4 = sigmoid(-0.3 + 0.4 * x1 - 1.2 * x2 + 0.9 * x3)
+    by_hand = (1 - xhat1) * xhat2 * xhat3 * (1 - xhat4)
+    x = torch.tensor([[x1, x2, x3, x4]], dtype=torch.float32)
+    assert math.isclose(model.log_prob(x).exp().item(), by_hand, rel_tol=1e-6)
+    assert round(by_hand, 6) == 0.189349  # the figure the chapter prints
 
 
 class PlainSamplingFVSBN(ar.FVSBN):
@@ -58,6 +72,11 @@ def test_incremental_sampler_equals_the_plain_one():
 
 def test_independent_bernoulli_fits_the_pixel_means():
     x = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    model = ar.IndependentBernoulli(3).fit_closed_form(x, smoothing=0.0)
+    model = ar.IndependentBernoulli(3).fit_closed_form(x, smoothing=1e-9)
     torch.testing.assert_close(model.conditionals(x[:1])[0], torch.tensor([0.75, 0.25, 0.25]))
     assert ar.IndependentBernoulli(3).num_parameters() == 3
+    smoothed = ar.IndependentBernoulli(3).fit_closed_form(x)  # add-one: (3 + 1) / (4 + 2)
+    assert abs(smoothed.conditionals(x[:1])[0, 0].item() - 4 / 6) < 1e-6
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="smoothing"):
+            ar.IndependentBernoulli(3).fit_closed_form(x, smoothing=bad)

@@ -40,30 +40,59 @@ def test_plots_refuse_images_of_the_wrong_size():
         plot.probability_map(torch.rand(2, 784))
 
 
-def test_sampler_redraws_on_every_control(model, monkeypatch):
+def spy_on_sampling(model, monkeypatch):
+    calls = []
+    sample = model.sample
+
+    def recording(*args, **kwargs):
+        out = sample(*args, **kwargs)
+        calls.append((args, kwargs, out))
+        return out
+
+    monkeypatch.setattr(model, "sample", recording)
+    return calls
+
+
+def test_sampler_draws_with_its_controls(model, monkeypatch):
     drawn = []
     monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+    calls = spy_on_sampling(model, monkeypatch)
     box = widgets.sampler(model, SHAPE, max_samples=8)
     seed, temperature = box.children[0].children
     number, button = box.children[1].children
     assert len(drawn) == 1  # the first picture is drawn at once
     seed.value = 5
-    button.click()
-    assert seed.value == 6 and len(drawn) == 3
+    button.click()  # the next seed
     temperature.value, number.value = 0.5, 3
     assert len(drawn) == 5
+    args, kwargs, out = calls[-1]
+    assert args == (3,) and kwargs == {"seed": 6, "temperature": 0.5} and out.shape == (3, 6)
+    assert [c[1]["seed"] for c in calls] == [0, 5, 6, 6, 6]
 
 
-def test_conditional_explorer_and_completion_redraw(model, monkeypatch):
+def test_conditional_explorer_redraws(model, monkeypatch):
     drawn = []
     monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
     explorer = widgets.conditional_explorer(model, torch.tensor([1.0, 0, 1, 1, 0, 0]), SHAPE)
     explorer.children[0].value = 5
-    assert len(drawn) == 2
-    box = widgets.completion(model, torch.bernoulli(torch.full((4, 6), 0.5)), SHAPE, completions=3)
+    assert len(drawn) == 2 and "x_6" in drawn[-1]._suptitle.get_text()
+
+
+def test_completion_keeps_the_chosen_rows_of_the_chosen_image(model, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+    calls = spy_on_sampling(model, monkeypatch)
+    images = torch.bernoulli(torch.full((4, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    box = widgets.completion(model, images, SHAPE, completions=3)
     index, rows, seed = box.children[0].children
     rows.value, index.value, seed.value = 2, 3, 9
-    assert len(drawn) == 2 + 4
+    rows.value = 1
+    assert len(drawn) == 5
+    _, kwargs, out = calls[-1]
+    assert kwargs["seed"] == 9 and out.shape == (3, 6)
+    kept = kwargs["mask"]
+    assert kept.tolist() == [True, True, True, False, False, False]  # one row of width 3
+    assert torch.equal(out[:, :3], images[3, :3].expand(3, 3))
 
 
 def test_widgets_refuse_what_they_cannot_draw(model):

@@ -17,8 +17,8 @@ MODELS = {
 
 @pytest.fixture(params=sorted(MODELS))
 def make(request):
-    def build(n: int, seed: int = 0):
-        return randomize(MODELS[request.param](n), seed=seed).eval()
+    def build(n: int, seed: int = 0, scale: float = 1.0):
+        return randomize(MODELS[request.param](n), seed=seed, scale=scale).eval()
     return build
 
 
@@ -49,8 +49,12 @@ def test_conditional_i_depends_only_on_earlier_dimensions(make):
     x.requires_grad_(True)
     for i in range(n):
         (grad,) = torch.autograd.grad(model.logits(x)[0, i], x, allow_unused=True)
-        if grad is not None:  # None: the logit does not depend on x at all
-            assert torch.all(grad[0, i:] == 0), f"logit {i} depends on x_j for some j >= {i}"
+        if isinstance(model, ar.IndependentBernoulli):
+            assert grad is None  # its logits ignore x altogether
+            continue
+        assert grad is not None and torch.all(grad[0, i:] == 0), f"logit {i} sees x_j, j >= {i}"
+        if i > 0:  # and the past does reach it (random weights: no exact zeros)
+            assert torch.all(grad[0, :i] != 0), f"logit {i} ignores some x_j, j < {i}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,13 +105,17 @@ def test_same_seed_same_samples_and_generator_agrees(make):
 
 
 @pytest.mark.parametrize("temperature", [0.25, 0.5, 2.0])
-def test_temperature_divides_the_logits(make, temperature):
-    # x_1 has no parents, so its sampled frequency must be σ(logit_1 / T).
-    draws = 40_000
-    model = make(4, seed=6)
-    p = torch.sigmoid(model.logits(torch.zeros(1, 4))[0, 0] / temperature).item()
-    frequency = model.sample(draws, seed=0, temperature=temperature)[:, 0].mean().item()
-    assert abs(frequency - p) < 4 * (p * (1 - p) / draws) ** 0.5 + 1e-9
+def test_temperature_divides_every_logit(make, temperature):
+    # Sampling at temperature T draws each x_i from σ(logit_i(x_<i) / T): compare the sampled
+    # frequencies of all 2^n images with the product of those tempered conditionals.
+    n, draws = 3, 40_000
+    model = make(n, seed=6, scale=0.2)  # moderate logits: every image is drawn often enough
+    images = all_binary(n)
+    p = torch.sigmoid(model.logits(images).double() / temperature)
+    exact = torch.where(images == 1, p, 1 - p).prod(dim=1).detach()
+    x = model.sample(draws, seed=1, temperature=temperature)
+    observed = torch.bincount(codes(x), minlength=2**n).double()
+    assert chi_square(observed, exact * draws) < CHI2_999[2**n - 1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +160,16 @@ def test_bad_sampling_arguments_are_refused(make):
         model.sample(x=torch.zeros(2, 4), mask=torch.ones(3, dtype=torch.bool))
     with pytest.raises(ValueError, match="disagrees"):
         model.sample(5, x=torch.zeros(2, 4), mask=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model.sample(2, x=[[0, 1, 0, 1], [1, 1, 0, 0]], mask=torch.ones(4, dtype=torch.bool))
+
+
+def test_a_double_precision_model_takes_any_binary_input(make):
+    model = make(5).double()
+    x = all_binary(5)  # float32 input, converted to the model's dtype
+    assert model.log_prob(x).dtype == torch.float64
+    assert abs(model.log_prob(x).exp().sum().item() - 1) < 1e-12
+    assert model.sample(3, seed=0).dtype == torch.float64
 
 
 def test_constructor_refuses_a_bad_dimension(make):

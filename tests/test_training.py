@@ -73,16 +73,24 @@ def test_gradient_clipping_bounds_each_step():
     assert seen and max(seen) <= 1e-3 * (1 + 1e-4)
 
 
-def test_dynamic_binarization_draws_fresh_batches():
-    grey = torch.full((400, 4), 0.5)
+def test_dynamic_binarization_draws_fresh_batches(monkeypatch):
+    grey = torch.full((400, 4), 0.3)
     model = ar.IndependentBernoulli(4)
-    history = ar.fit(model, grey, torch.bernoulli(grey), epochs=3, lr=0.05, batch_size=400,
-                     dynamic_binarization=True, patience=None, progress=False)
-    # A fresh coin per pixel per epoch: the fitted probabilities stay near 1/2.
-    assert torch.allclose(model.conditionals(torch.zeros(1, 4)), torch.tensor(0.5), atol=0.1)
-    assert len(history.train_nll) == 3
+    seen = []
+    log_prob = model.log_prob
+    monkeypatch.setattr(model, "log_prob", lambda x: seen.append(x.clone()) or log_prob(x))
+    ar.fit(model, grey, torch.bernoulli(grey), epochs=3, lr=0.05, batch_size=400,
+           dynamic_binarization=True, patience=None, progress=False)
+    batches = seen[:1] + seen[2:3] + seen[4:5]  # one training batch per epoch (and validations)
+    assert all(set(b.unique().tolist()) == {0.0, 1.0} for b in batches)
+    assert all(abs(b.mean().item() - 0.3) < 0.04 for b in batches)
+    totals = {int(b.sum()) for b in batches}  # the same draw reshuffled would keep its total
+    assert len(totals) == 3
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ar.fit(model, grey * 3, grey, epochs=1, dynamic_binarization=True, progress=False)
+        ar.fit(model, grey * 4, torch.bernoulli(grey), epochs=1, dynamic_binarization=True,
+               progress=False)
+    with pytest.raises(ValueError, match="dynamic_binarization=True"):
+        ar.fit(model, grey, grey, epochs=1, progress=False)
 
 
 def test_fit_refuses_bad_arguments():
@@ -93,6 +101,9 @@ def test_fit_refuses_bad_arguments():
         ar.fit(ar.FVSBN(6), data[:0], data, epochs=1)
     with pytest.raises(ValueError, match="empty"):
         ar.evaluate(ar.FVSBN(6), data[:0])
+    for patience in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="patience"):
+            ar.fit(ar.FVSBN(6), data, data, epochs=1, patience=patience)
 
 
 def test_load_refuses_arbitrary_objects(tmp_path):
@@ -152,3 +163,20 @@ def test_a_gpu_checkpoint_opens_on_a_cpu(tmp_path):
     loaded = ar.load(tmp_path / "gpu.pt")
     assert loaded.linear.weight.device.type == "cpu"
     assert torch.equal(loaded.linear.weight, model.linear.weight)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_whole_protocol_runs_on_a_gpu(tmp_path):
+    model = ar.FVSBN(6).to("cuda")
+    grey = torch.rand(200, 6)
+    history = ar.fit(model, grey, torch.bernoulli(grey), epochs=2, dynamic_binarization=True,
+                     progress=False)
+    assert len(history.valid_nll) == 2
+    on_gpu = model.sample(5, seed=1)
+    assert on_gpu.device.type == "cuda"
+    given = torch.bernoulli(torch.full((3, 6), 0.5))
+    mask = torch.tensor([True, True, False, False, False, False])
+    assert torch.equal(model.sample(x=given, mask=mask, seed=2)[:, :2].cpu(), given[:, :2])
+    ar.save(model, tmp_path / "gpu.pt")
+    on_cpu = ar.load(tmp_path / "gpu.pt", map_location="cpu")
+    assert torch.allclose(on_cpu.log_prob(on_gpu.cpu()), model.log_prob(on_gpu).cpu(), atol=1e-5)

@@ -11,7 +11,8 @@ depend only on earlier dimensions. A subclass supplies the logits; this class su
   completion of partly observed inputs,
 - ``num_parameters()``: the number of free parameters (masked-out weights do not count),
 
-and input checking: bad shapes, values other than 0 and 1, and NaNs raise ``ValueError``.
+and input checking: bad shapes, values other than 0 and 1, and NaNs raise ``ValueError`` (an
+input that is not a tensor at all raises ``TypeError``).
 """
 
 from __future__ import annotations
@@ -61,19 +62,18 @@ class DensityModel(nn.Module):
     Subclasses provide ``log_prob(x) -> (B,)`` in nats and ``sample(num, ...)``.
     """
 
-    registry: dict[str, type["DensityModel"]] = {}
+    registry: dict[str, type["DensityModel"]] = {}  # the library's models, for checkpoints
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        DensityModel.registry[cls.__name__] = cls
+        if cls.__module__.startswith("autoregressive."):
+            DensityModel.registry[cls.__name__] = cls
 
     def __init__(self, n: int):
         super().__init__()
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"the data dimension n must be a positive int, got {n!r}")
         self.n = n
-        # The order in which dimensions are generated: order[k] is the k-th dimension sampled.
-        self.register_buffer("order", torch.arange(n), persistent=False)
 
     def config(self) -> dict:
         """Constructor arguments, so that a checkpoint can rebuild the model."""
@@ -81,7 +81,17 @@ class DensityModel(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.order.device
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the parameters; inputs are converted to it."""
+        return next(self.parameters()).dtype
+
+    @property
+    def order(self) -> torch.Tensor:
+        """order[k] is the k-th dimension generated: raster order, 0, 1, ..., n-1."""
+        return torch.arange(self.n)
 
     def num_parameters(self) -> int:
         """Free parameters: every parameter entry, less the weights a mask holds at zero."""
@@ -115,7 +125,7 @@ class BinaryAutoregressive(DensityModel):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) logits of the conditionals p(x_i = 1 | x_<i) at the binary input ``x``."""
         check_binary(x, self.n)
-        return self._logits(x.to(self.device, torch.get_default_dtype()))
+        return self._logits(x.to(self.device, self.dtype))
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
@@ -124,7 +134,7 @@ class BinaryAutoregressive(DensityModel):
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """(B,) exact log p(x) in nats."""
         check_binary(x, self.n)
-        x = x.to(self.device, torch.get_default_dtype())
+        x = x.to(self.device, self.dtype)
         logits = self._logits(x)  # (B, n)
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
 
@@ -142,7 +152,9 @@ class BinaryAutoregressive(DensityModel):
         """Ancestral sampling: x_1 ~ p(x_1), then x_2 ~ p(x_2 | x_1), ... in the model's order.
 
         num: how many samples (omit it when completing ``x``).
-        seed / generator: the randomness (a CPU generator gives the same samples on any device).
+        seed / generator: the randomness. The uniform numbers behind the draws come from a CPU
+            generator whatever the model's device, so CPU and GPU share them; a draw can still
+            differ where the two devices round a conditional differently.
         temperature: logits are divided by it; 1 samples the model, < 1 sharpens, > 1 flattens.
         x, mask: completion. ``mask`` (bool, shape of ``x`` or (n,)) is True where ``x`` is
             observed; observed values are kept and the rest sampled. This is exact conditional
@@ -167,7 +179,7 @@ class BinaryAutoregressive(DensityModel):
         return out
 
     def _completion_inputs(self, num, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        dtype, dev = torch.get_default_dtype(), self.device
+        dtype, dev = self.dtype, self.device
         if x is None and mask is None:
             if not isinstance(num, int) or isinstance(num, bool) or num < 1:
                 raise ValueError(f"num must be a positive int, got {num!r}")
@@ -175,13 +187,15 @@ class BinaryAutoregressive(DensityModel):
                     torch.zeros(num, self.n, dtype=torch.bool, device=dev))
         if x is None or mask is None:
             raise ValueError("completion needs both x (the observed values) and mask")
+        for name, value in (("x", x), ("mask", mask)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if mask.dtype != torch.bool:
+            raise ValueError("mask must be a bool tensor, True where x is observed")
+        if x.dim() != 2 or x.shape[1] != self.n:
+            raise ValueError(f"x must have shape (B, {self.n}), got {tuple(x.shape)}")
         if num is not None and num != x.shape[0]:
             raise ValueError(f"num={num} disagrees with x, which holds {x.shape[0]} rows")
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError("mask must be a bool tensor, True where x is observed")
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.n:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, {self.n}), got {shape}")
         if mask.shape not in (x.shape, (self.n,)):
             raise ValueError(f"mask must have shape {tuple(x.shape)} or ({self.n},), "
                              f"got {tuple(mask.shape)}")

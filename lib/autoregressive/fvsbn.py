@@ -60,7 +60,7 @@ class FVSBN(BinaryAutoregressive):
 def reference_logits(model: FVSBN, x: torch.Tensor) -> torch.Tensor:
     """The conditionals one pixel at a time, straight from the formula, with no mask."""
     check_binary(x, model.n)
-    x = x.to(model.device, torch.get_default_dtype())
+    x = x.to(model.device, model.dtype)
     weight, bias = model.linear.weight, model.linear.bias
     columns = [bias[i] + x[:, :i] @ weight[i, :i] for i in range(model.n)]  # each (B,)
     return torch.stack(columns, dim=1)  # (B, n)

@@ -28,10 +28,15 @@ class IndependentBernoulli(BinaryAutoregressive):
 
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor, smoothing: float = 1.0) -> "IndependentBernoulli":
-        """Maximum likelihood with add-``smoothing`` counts: p_i = (Σ x_i + s) / (N + 2s)."""
+        """Maximum likelihood with add-``smoothing`` counts: p_i = (Σ x_i + s) / (N + 2s).
+
+        ``smoothing`` must be positive: with none, a pixel that is never (or always) on gets
+        probability exactly 0 (or 1), an infinite logit, and log p(x) = -inf for any image
+        that disagrees with it.
+        """
         check_binary(x, self.n)
-        if not smoothing >= 0:
-            raise ValueError(f"smoothing must be >= 0, got {smoothing!r}")
+        if not (isinstance(smoothing, (int, float)) and smoothing > 0):
+            raise ValueError(f"smoothing must be a positive number, got {smoothing!r}")
         ones = x.to(self.device, torch.float64).sum(dim=0)
         p = (ones + smoothing) / (x.shape[0] + 2 * smoothing)
         self.logit.copy_(torch.logit(p).to(self.logit.dtype))

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .base import DensityModel
+from .base import BinaryAutoregressive, DensityModel
 from .data import dynamic_binarize
 
 
@@ -47,10 +47,12 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
     was_training = model.training
     model.eval()
     total = 0.0
-    for start in range(0, len(data), batch_size):
-        batch = data[start:start + batch_size].to(model.device)
-        total -= model.log_prob(batch).double().sum().item()
-    model.train(was_training)
+    try:
+        for start in range(0, len(data), batch_size):
+            batch = data[start:start + batch_size].to(model.device)
+            total -= model.log_prob(batch).double().sum().item()
+    finally:
+        model.train(was_training)
     nats = total / len(data)
     return Evaluation(nats, nats / (model.n * math.log(2)), len(data))
 
@@ -100,14 +102,20 @@ def fit(
     clip_grad: if set, the largest gradient norm allowed (gradients are rescaled above it).
     seed: fixes the batch order (and the dynamic binarization).
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool)
+                                 or patience < 1):
+        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
     if len(train) == 0 or len(valid) == 0:
         raise ValueError("fit needs non-empty training and validation sets")
     if dynamic_binarization:
         dynamic_binarize(train[:1])  # checks that the rows are grey values in [0, 1]
+    elif isinstance(model, BinaryAutoregressive) and not ((train == 0) | (train == 1)).all():
+        raise ValueError("train holds values other than 0 and 1; for grey values in [0, 1], "
+                         "pass dynamic_binarization=True to draw binary batches from them")
     device = model.device
     train = train.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -115,47 +123,61 @@ def fit(
     history = History()
     best_state, waited = None, 0
     start = time.perf_counter()
-    bar = tqdm(total=epochs, desc=type(model).__name__, unit="epoch", disable=not progress)
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(train), generator=generator, device=device)
-        total = 0.0
-        for step, first in enumerate(range(0, len(train), batch_size)):
-            batch = train[order[first:first + batch_size]]
-            if dynamic_binarization:
-                batch = dynamic_binarize(batch, generator)
-            loss = -model.log_prob(batch).mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
-                    "lower the learning rate or pass clip_grad"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip_grad is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
-            optimizer.step()
-            total += loss.item() * len(batch)
-        history.examples_seen += len(train)
-        history.train_nll.append(total / len(train))
-        history.valid_nll.append(evaluate(model, valid).nats)
-        if history.best_epoch < 0 or history.valid_nll[-1] < history.best_valid_nll:
-            history.best_epoch, waited = epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            waited += 1
-        bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
-        bar.update(1)
-        if patience is not None and waited >= patience and epoch < epochs - 1:
-            history.stopped_early = True
-            bar.total = epoch + 1  # a finished bar, not a failed one
-            bar.set_description(f"{type(model).__name__} (stopped early, best epoch {history.best_epoch + 1})")
-            break
-    bar.close()
+    name = type(model).__name__
+    bar = tqdm(total=epochs, desc=name, unit="epoch", disable=not progress)
+    try:
+        for epoch in range(epochs):
+            history.train_nll.append(_train_epoch(model, train, optimizer, batch_size,
+                                                  generator, dynamic_binarization, clip_grad, epoch))
+            history.examples_seen += len(train)
+            history.valid_nll.append(evaluate(model, valid).nats)
+            if not math.isfinite(history.valid_nll[-1]):
+                raise FloatingPointError(f"the validation NLL became {history.valid_nll[-1]} "
+                                         f"after epoch {epoch}: lower the learning rate")
+            if history.best_epoch < 0 or history.valid_nll[-1] < history.best_valid_nll:
+                history.best_epoch, waited = epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+            bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
+            bar.update(1)
+            if patience is not None and waited >= patience and epoch < epochs - 1:
+                history.stopped_early = True
+                bar.reset(total=epoch + 1)  # a finished bar, not a failed one
+                bar.update(epoch + 1)
+                bar.set_description(f"{name} (stopped early; best epoch {history.best_epoch + 1})")
+                break
+    finally:
+        bar.close()
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binarization,
+                 clip_grad, epoch) -> float:
+    """One pass over ``train`` in a random order; returns the mean training NLL in nats."""
+    model.train()
+    order = torch.randperm(len(train), generator=generator, device=train.device)
+    total = 0.0
+    for step, first in enumerate(range(0, len(train), batch_size)):
+        batch = train[order[first:first + batch_size]]
+        if dynamic_binarization:
+            batch = dynamic_binarize(batch, generator)
+        loss = -model.log_prob(batch).mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
+                "lower the learning rate or pass clip_grad"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_grad is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
+        optimizer.step()
+        total += loss.item() * len(batch)
+    return total / len(train)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -103,12 +103,13 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
         left, right = fig.subplots(1, 2)
         left.imshow(seen.reshape(shape), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         left.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="red", lw=2))
-        left.set_title(f"x_<i seen (i = {i}), unseen grey")
+        left.set_title("pixels seen so far; the rest grey")
         left.set_xticks([]), left.set_yticks([])
         probability_map(so_far[None], shape, ax=right,
                         title="p(x_j = 1 | x_<j) for j ≤ i (grey: later)")
-        fig.suptitle(f"p(x_{i} = 1 | x_<{i}) = {probs[i]:.3f}; the image has x_{i} = "
-                     f"{int(pixels[i])}")
+        d = i + 1  # the book counts dimensions from 1: x_1 is index 0
+        fig.suptitle(f"p(x_{d} = 1 | x_<{d}) = {probs[i]:.3f}; the image has x_{d} = "
+                     f"{int(pixels[i])}  (row {row}, column {col}, counting from 0)")
         fig.tight_layout()
         _show(output, fig)
 

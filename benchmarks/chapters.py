@@ -1,7 +1,7 @@
 """Print the figures the foundation promises: data load time and each chapter's run time.
 
-    .venv/bin/python scripts/benchmark.py            # quick mode (what the tests run)
-    .venv/bin/python scripts/benchmark.py --full     # full mode (what `make outputs` runs)
+    .venv/bin/python benchmarks/chapters.py            # quick mode (what the tests run)
+    .venv/bin/python benchmarks/chapters.py --full     # full mode (what `make outputs` runs)
 
 Goals: a cached MNIST load well under a second; every chapter under 60 s in quick mode on a
 2-core CPU; a few minutes at most in full mode. The figures are printed, never asserted.
