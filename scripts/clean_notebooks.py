@@ -1,4 +1,4 @@
-"""Remove run-to-run noise from executed notebooks: timestamps, kernel details, stray ids.
+"""Remove run-to-run noise from executed notebooks: execution timestamps and kernel details.
 
     python scripts/clean_notebooks.py chapters/*.ipynb
 

@@ -37,7 +37,7 @@ class NADE(BinaryAutoregressive):
     block: pixels processed together by the fast path (a speed setting; results do not change).
     """
 
-    def __init__(self, n: int, hidden: int = 500, block: int = 28):
+    def __init__(self, n: int, hidden: int = 500, block: int = 8):
         super().__init__(n)
         for name, value in (("hidden", hidden), ("block", block)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
