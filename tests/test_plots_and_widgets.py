@@ -102,3 +102,18 @@ def test_widgets_refuse_what_they_cannot_draw(model):
         widgets.sampler(torch.nn.Linear(2, 2), SHAPE)
     with pytest.raises(ValueError, match="binary"):
         widgets.conditional_explorer(model, torch.full((6,), 0.5), SHAPE)
+
+
+def test_size_explorer_counts_and_times_each_size(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+    data = torch.bernoulli(torch.full((30, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    box = widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [2, 4, 8], data,
+                                reference=ar.FVSBN(6), batch_size=10)
+    slider = box.children[0]
+    assert slider.value == 4 and len(drawn) == 1
+    assert "58 parameters at 4" in drawn[0].axes[0].get_title()  # 2·6·4 + 6 + 4
+    slider.value = 8
+    assert "110 parameters at 8" in drawn[1].axes[0].get_title()
+    with pytest.raises(ValueError, match="increasing"):
+        widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [4, 2], data)

@@ -180,3 +180,12 @@ def test_the_whole_protocol_runs_on_a_gpu(tmp_path):
     ar.save(model, tmp_path / "gpu.pt")
     on_cpu = ar.load(tmp_path / "gpu.pt", map_location="cpu")
     assert torch.allclose(on_cpu.log_prob(on_gpu.cpu()), model.log_prob(on_gpu).cpu(), atol=1e-5)
+
+
+def test_training_speed_runs_real_steps():
+    model = ar.FVSBN(6)
+    before = model.linear.weight.detach().clone()
+    speed = ar.training_speed(model, toy_data(60, 0), batch_size=10, steps=3)
+    assert speed > 0 and not torch.equal(model.linear.weight, before)
+    with pytest.raises(ValueError, match="40 rows"):
+        ar.training_speed(model, toy_data(30, 0), batch_size=10, steps=3)

@@ -17,7 +17,7 @@ from .independent import IndependentBernoulli
 from .layers import MaskedLinear
 from .nade import NADE
 from .runtime import budget, device, quick_mode, seed_everything
-from .train import Evaluation, History, evaluate, fit, load, save
+from .train import Evaluation, History, evaluate, fit, load, save, training_speed
 
 __version__ = "0.1.0"
 
@@ -25,5 +25,5 @@ __all__ = [
     "BinaryAutoregressive", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
-    "quick_mode", "save", "seed_everything",
+    "quick_mode", "save", "seed_everything", "training_speed",
 ]

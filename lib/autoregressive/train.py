@@ -180,6 +180,37 @@ def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binariz
     return total / len(train)
 
 
+def training_speed(model: DensityModel, data: torch.Tensor, *, batch_size: int = 100,
+                   steps: int = 5, log_prob=None) -> float:
+    """Examples per second of full training steps (forward, mean NLL, backward, Adam update).
+
+    log_prob: the function to train through (default ``model.log_prob``), to compare two
+        implementations of the same model. One warm-up step runs first; ``data`` needs at least
+        (steps + 1) · batch_size rows. The model's weights change.
+    """
+    log_prob = log_prob or model.log_prob
+    if len(data) < (steps + 1) * batch_size:
+        raise ValueError(f"training_speed needs {(steps + 1) * batch_size} rows, got {len(data)}")
+    data = data.to(model.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step(batch):
+        loss = -log_prob(batch).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step(data[:batch_size])
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for k in range(1, steps + 1):
+        step(data[k * batch_size:(k + 1) * batch_size])
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 

@@ -3,7 +3,9 @@
 - :func:`sampler`: draw samples with a seed, a temperature and a number of samples;
 - :func:`conditional_explorer`: slide over the pixels of an image and read the learnt
   conditional p(x_i = 1 | x_<i) at each one;
-- :func:`completion`: keep the top rows of a test image and let the model draw the rest.
+- :func:`completion`: keep the top rows of a test image and let the model draw the rest;
+- :func:`size_explorer`: slide over a model's size and see its parameter count and its
+  measured training speed.
 
 Each returns an ``ipywidgets`` box that draws its first picture immediately, so a page built
 from the notebook shows it; the controls respond when a Python kernel runs (Jupyter, Colab).
@@ -17,8 +19,9 @@ import torch
 from IPython.display import display
 from matplotlib.patches import Rectangle
 
-from .base import BinaryAutoregressive, check_binary
+from .base import BinaryAutoregressive, DensityModel, check_binary
 from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, probability_map
+from .train import training_speed
 
 
 def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> None:
@@ -152,3 +155,53 @@ def completion(model: BinaryAutoregressive, images: torch.Tensor,
         control.observe(draw, names="value")
     draw()
     return w.VBox([w.HBox([index, rows, seed]), output])
+
+
+# ---------------------------------------------------------------------------------------------
+# Model size against parameters and speed
+
+
+def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel | None = None,
+                  name: str = "hidden units", batch_size: int = 100) -> w.Widget:
+    """A slider over model sizes: parameter counts, and the training speed measured on ``data``.
+
+    build: size -> a fresh model. sizes: the sizes offered (ints, increasing).
+    reference: a model whose parameter count is drawn as a line for comparison (e.g. FVSBN).
+    Speeds are measured (2 training steps of ``batch_size``) when a size is first chosen.
+    """
+    sizes = list(sizes)
+    if not sizes or sizes != sorted(sizes):
+        raise ValueError(f"sizes must be a non-empty increasing list, got {sizes!r}")
+    counts = [build(size).num_parameters() for size in sizes]
+    speeds: dict[int, float] = {}
+    slider = w.SelectionSlider(options=sizes, value=sizes[len(sizes) // 2], description=name,
+                               continuous_update=False, style=WIDE)
+    output = w.Output()
+
+    def draw(_=None):
+        size = slider.value
+        if size not in speeds:
+            model = build(size)
+            speeds[size] = training_speed(model, data, batch_size=batch_size, steps=2)
+        fig = BookFigure(figsize=(9, 3.2))
+        left, right = fig.subplots(1, 2)
+        colours = ["tab:orange" if s == size else "tab:blue" for s in sizes]
+        left.bar([str(s) for s in sizes], counts, color=colours)
+        if reference is not None:
+            left.axhline(reference.num_parameters(), color="grey", ls="--",
+                         label=f"{type(reference).__name__}: {reference.num_parameters():,}")
+            left.legend(loc="upper left")
+        left.set_xlabel(name), left.set_ylabel("parameters")
+        left.set_title(f"{counts[sizes.index(size)]:,} parameters at {size}")
+        measured = sorted(speeds)
+        right.plot(measured, [speeds[s] for s in measured], "o-")
+        right.plot([size], [speeds[size]], "o", color="tab:orange", markersize=10)
+        right.set_xlabel(name), right.set_ylabel("training examples / s")
+        right.set_title(f"{speeds[size]:,.0f} examples/s at {size} (measured)")
+        right.set_ylim(bottom=0)
+        fig.tight_layout()
+        _show(output, fig)
+
+    slider.observe(draw, names="value")
+    draw()
+    return w.VBox([slider, output])
