@@ -29,7 +29,7 @@ def codes(x: torch.Tensor) -> torch.Tensor:
 
 
 # Upper 0.1% points of the chi-square distribution, by degrees of freedom (standard tables).
-CHI2_999 = {3: 16.266, 7: 24.322, 15: 37.697}
+CHI2_999 = {3: 16.266, 7: 24.322, 8: 26.124, 15: 37.697}
 
 
 def chi_square(observed: torch.Tensor, expected: torch.Tensor) -> float:

@@ -4,7 +4,14 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
-from .base import BinaryAutoregressive, DensityModel, check_binary
+from .base import (
+    Autoregressive,
+    BinaryAutoregressive,
+    CategoricalAutoregressive,
+    DensityModel,
+    check_binary,
+    check_categorical,
+)
 from .data import (
     binarized_mnist,
     dynamic_binarize,
@@ -16,13 +23,15 @@ from .fvsbn import FVSBN
 from .independent import IndependentBernoulli
 from .layers import MaskedLinear
 from .nade import NADE
+from .softmax_nade import SoftmaxNADE
 from .runtime import budget, device, quick_mode, seed_everything
 from .train import Evaluation, History, evaluate, fit, load, save, training_speed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BinaryAutoregressive", "DensityModel", "Evaluation", "FVSBN", "History",
+    "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "SoftmaxNADE",
+    "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
     "quick_mode", "save", "seed_everything", "training_speed",

@@ -42,6 +42,20 @@ def check_binary(x: torch.Tensor, n: int, name: str = "x") -> None:
         raise ValueError(f"{name} must be binary (only 0 and 1), got values outside {{0, 1}}")
 
 
+def check_categorical(x: torch.Tensor, n: int, levels: int, name: str = "x") -> None:
+    """Raise ``ValueError`` unless ``x`` is a (B, n) integer tensor with values in 0..levels-1."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, {n}), got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[1] != n:
+        raise ValueError(f"{name} must have shape (B, {n}), got {tuple(x.shape)}")
+    if torch.is_floating_point(x) or torch.is_complex(x) or x.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer tensor of categories 0..{levels - 1}, "
+                         f"got dtype {x.dtype}")
+    if x.numel() and (x.min() < 0 or x.max() >= levels):
+        raise ValueError(f"{name} must hold categories 0..{levels - 1}, got values from "
+                         f"{x.min().item()} to {x.max().item()}")
+
+
 def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
     if seed is not None and generator is not None:
         raise ValueError("pass a seed or a generator, not both")
@@ -102,41 +116,42 @@ class DensityModel(nn.Module):
         return total
 
 
-class BinaryAutoregressive(DensityModel):
-    """Base class: an autoregressive model of x ∈ {0,1}^n with Bernoulli conditionals.
-
-    Subclasses implement :meth:`_logits` (all conditionals in one call) and may override
-    :meth:`_logit_at` with a faster single-dimension step for sampling.
+class Autoregressive(DensityModel):
+    """What every discrete autoregressive model shares: conditionals from logits, checked inputs,
+    ancestral sampling with temperature and completion. Subclasses fix the kind of value
+    (binary, categorical) through :meth:`_check`, :meth:`_prepare` and :meth:`_draw`, and the
+    model through :meth:`_logits` and, optionally, a faster :meth:`_logit_at`.
     """
 
     # -- to implement -------------------------------------------------------------------------
 
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        """Raise unless ``x`` is a (B, n) tensor of values in the model's support."""
+        raise NotImplementedError
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Checked values -> the tensor the model computes with (device, dtype)."""
+        raise NotImplementedError
+
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Values of one dimension drawn from its (tempered) logits, using uniforms u (B,)."""
+        raise NotImplementedError
+
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n) float in {0,1} -> (B, n) logits of p(x_i = 1 | x_<i); no input checks."""
+        """Prepared (B, n) values -> the logits of every conditional; no input checks."""
         raise NotImplementedError
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        """(B,) logit of dimension ``i`` during sampling, when every earlier dimension of ``x``
-        is final. ``state`` is a dict the model may keep between steps of one sampling run."""
+        """Logits of dimension ``i`` during sampling, when every earlier dimension of ``x`` is
+        final. ``state`` is a dict the model may keep between steps of one sampling run."""
         return self._logits(x)[:, i]
 
     # -- the protocol -------------------------------------------------------------------------
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n) logits of the conditionals p(x_i = 1 | x_<i) at the binary input ``x``."""
-        check_binary(x, self.n)
-        return self._logits(x.to(self.device, self.dtype))
-
-    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
-        return torch.sigmoid(self.logits(x))
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,) exact log p(x) in nats."""
-        check_binary(x, self.n)
-        x = x.to(self.device, self.dtype)
-        logits = self._logits(x)  # (B, n)
-        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+        """The logits of every conditional p(x_i | x_<i) at the input ``x``."""
+        self._check(x)
+        return self._logits(self._prepare(x))
 
     @torch.no_grad()
     def sample(
@@ -161,7 +176,7 @@ class BinaryAutoregressive(DensityModel):
             sampling when every observed dimension comes before every unobserved one in the
             model's order (e.g. the top rows of an image in raster order); otherwise later
             observations are clamped but do not inform earlier samples.
-        Returns a (num, n) float tensor of 0s and 1s on the model's device.
+        Returns a (num, n) tensor of values on the model's device.
         """
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
                 and temperature > 0):
@@ -174,17 +189,16 @@ class BinaryAutoregressive(DensityModel):
             logit = self._logit_at(out, i, state) / temperature
             u = torch.rand(out.shape[0], generator=generator,
                            device=generator.device if generator is not None else out.device)
-            draw = (u.to(out.device) < torch.sigmoid(logit)).to(out.dtype)
-            out[:, i] = torch.where(known[:, i], out[:, i], draw)
+            out[:, i] = torch.where(known[:, i], out[:, i], self._draw(logit, u.to(out.device)))
         return out
 
     def _completion_inputs(self, num, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
-        dtype, dev = self.dtype, self.device
+        dev = self.device
         if x is None and mask is None:
             if not isinstance(num, int) or isinstance(num, bool) or num < 1:
                 raise ValueError(f"num must be a positive int, got {num!r}")
-            return (torch.zeros(num, self.n, dtype=dtype, device=dev),
-                    torch.zeros(num, self.n, dtype=torch.bool, device=dev))
+            empty = self._prepare(torch.zeros(num, self.n, dtype=torch.long))
+            return empty, torch.zeros(num, self.n, dtype=torch.bool, device=dev)
         if x is None or mask is None:
             raise ValueError("completion needs both x (the observed values) and mask")
         for name, value in (("x", x), ("mask", mask)):
@@ -199,7 +213,70 @@ class BinaryAutoregressive(DensityModel):
         if mask.shape not in (x.shape, (self.n,)):
             raise ValueError(f"mask must have shape {tuple(x.shape)} or ({self.n},), "
                              f"got {tuple(mask.shape)}")
-        known = mask.to(dev).expand(x.shape[0], self.n)
-        x = x.to(dev, dtype)
-        check_binary(torch.where(known, x, torch.zeros_like(x)), self.n, "x (where observed)")
-        return x, known
+        known = mask.to(x.device).expand(x.shape[0], self.n)
+        self._check(torch.where(known, x, torch.zeros_like(x)), "x (where observed)")
+        return self._prepare(torch.where(known, x, torch.zeros_like(x))), known.to(dev)
+
+
+class BinaryAutoregressive(Autoregressive):
+    """An autoregressive model of x ∈ {0,1}^n with Bernoulli conditionals, given by logits
+    (B, n) of p(x_i = 1 | x_<i). Values are floats 0. and 1. of the model's dtype."""
+
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        check_binary(x, self.n, name)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device, self.dtype)
+
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return (u < torch.sigmoid(logit)).to(self.dtype)
+
+    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
+        return torch.sigmoid(self.logits(x))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) exact log p(x) in nats."""
+        self._check(x)
+        x = self._prepare(x)
+        logits = self._logits(x)  # (B, n)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+
+
+class CategoricalAutoregressive(Autoregressive):
+    """An autoregressive model of x ∈ {0, ..., K-1}^n with categorical conditionals, given by
+    logits (B, n, K) of p(x_i = k | x_<i). Values are int64 categories.
+
+    levels: K, the number of values each dimension takes.
+    """
+
+    def __init__(self, n: int, levels: int):
+        super().__init__(n)
+        if not isinstance(levels, int) or isinstance(levels, bool) or levels < 2:
+            raise ValueError(f"levels must be an int of at least 2, got {levels!r}")
+        self.levels = levels
+
+    def config(self) -> dict:
+        return {"n": self.n, "levels": self.levels}
+
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        check_categorical(x, self.n, self.levels, name)
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.device, torch.long)
+
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        # Inverse CDF: the first category whose cumulative probability exceeds u.
+        cdf = torch.softmax(logit, dim=-1).cumsum(dim=-1)  # (B, K)
+        return (cdf < u[:, None]).sum(dim=-1).clamp(max=self.levels - 1)
+
+    def conditionals(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n, K) probabilities p(x_i = k | x_<i) at the input ``x``."""
+        return torch.softmax(self.logits(x), dim=-1)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) exact log p(x) in nats."""
+        self._check(x)
+        x = self._prepare(x)
+        log_p = torch.log_softmax(self._logits(x), dim=-1)  # (B, n, K)
+        return log_p.gather(-1, x[..., None]).squeeze(-1).sum(dim=1)

@@ -1,0 +1,138 @@
+"""Softmax NADE: K-way conditionals, checked against the mathematics like the binary models."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+import autoregressive as ar
+from autoregressive.base import Autoregressive
+from autoregressive.softmax_nade import reference_logits
+from helpers import CHI2_999, chi_square, randomize
+
+
+def all_values(n: int, levels: int) -> torch.Tensor:
+    return torch.tensor(list(itertools.product(range(levels), repeat=n)))
+
+
+def index_of(x: torch.Tensor, levels: int) -> torch.Tensor:
+    weights = levels ** torch.arange(x.shape[1] - 1, -1, -1)
+    return (x * weights).sum(dim=1)
+
+
+def model(n=5, levels=3, hidden=4, seed=0, scale=1.0):
+    return randomize(ar.SoftmaxNADE(n, levels, hidden=hidden), seed=seed, scale=scale).eval()
+
+
+@pytest.mark.parametrize("n, levels", [(1, 4), (5, 3), (8, 2)])
+def test_probabilities_sum_to_one(n, levels):
+    with torch.no_grad():
+        total = model(n, levels).log_prob(all_values(n, levels)).double().exp().sum()
+    assert abs(total.item() - 1) < 1e-5
+
+
+def test_conditionals_are_softmaxes_that_match_the_formula():
+    m = model(6, 4)
+    x = torch.randint(0, 4, (10, 6), generator=torch.Generator().manual_seed(0))
+    p = m.conditionals(x)
+    torch.testing.assert_close(p.sum(dim=-1), torch.ones(10, 6))
+    torch.testing.assert_close(m.logits(x), reference_logits(m, x), rtol=1e-5, atol=1e-5)
+
+
+def test_softmax_of_two_logits_is_the_sigmoid_of_their_difference():
+    z = torch.linspace(-8, 8, 33)
+    two = torch.stack([torch.zeros_like(z), z], dim=-1)
+    torch.testing.assert_close(torch.softmax(two, dim=-1)[:, 1], torch.sigmoid(z))
+
+
+def test_with_two_levels_it_is_the_bernoulli_nade():
+    binary = randomize(ar.NADE(7, hidden=5), seed=1)
+    soft = ar.SoftmaxNADE(7, 2, hidden=5)
+    with torch.no_grad():  # category 0 contributes nothing; category 1 is the binary model
+        soft.W.zero_(), soft.V.zero_(), soft.b.zero_()
+        soft.W[:, 1] = binary.W
+        soft.c.copy_(binary.c)
+        soft.V[:, 1] = binary.V
+        soft.b[:, 1] = binary.b
+    x = all_values(7, 2)
+    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.float()), rtol=1e-5, atol=1e-5)
+
+
+def test_conditional_i_depends_only_on_earlier_dimensions():
+    m = model(6, 3)
+    x = torch.randint(0, 3, (1, 6), generator=torch.Generator().manual_seed(2))
+    logits = m.logits(x)
+    for i in range(6):
+        (grad,) = torch.autograd.grad(logits[0, i].sum(), m.W, retain_graph=True)
+        assert torch.all(grad[i:] == 0), f"conditional {i} uses some x_j, j >= {i}"
+        if i > 0:  # each earlier dimension reaches it, through the row its value selects
+            assert all(grad[j, x[0, j]].abs().sum() > 0 for j in range(i))
+
+
+def test_sample_frequencies_match_exact_probabilities():
+    n, levels, draws = 2, 3, 40_000
+    m = model(n, levels, seed=3, scale=0.5)
+    observed = torch.bincount(index_of(m.sample(draws, seed=1), levels), minlength=levels**n)
+    exact = m.log_prob(all_values(n, levels)).double().exp().detach()
+    assert chi_square(observed.double(), exact * draws) < CHI2_999[levels**n - 1]
+
+
+def test_temperature_divides_every_logit():
+    n, levels, draws, temperature = 2, 3, 40_000, 2.0
+    m = model(n, levels, seed=4, scale=0.5)
+    values = all_values(n, levels)
+    p = torch.softmax(m.logits(values).double() / temperature, dim=-1)
+    exact = p.gather(-1, values[..., None]).squeeze(-1).prod(dim=1).detach()
+    x = m.sample(draws, seed=2, temperature=temperature)
+    observed = torch.bincount(index_of(x, levels), minlength=levels**n).double()
+    assert chi_square(observed, exact * draws) < CHI2_999[levels**n - 1]
+
+
+def test_completion_keeps_observed_values_and_samples_the_rest():
+    m = model(8, 4)
+    given = torch.randint(0, 4, (30, 8), generator=torch.Generator().manual_seed(5))
+    mask = torch.rand(30, 8, generator=torch.Generator().manual_seed(6)) < 0.5
+    x = m.sample(x=given, mask=mask, seed=3)
+    assert torch.equal(x[mask], given[mask]) and x.min() >= 0 and x.max() < 4
+
+
+class PlainSamplingSoftmaxNADE(ar.SoftmaxNADE):
+    _logit_at = Autoregressive._logit_at
+
+
+def test_incremental_sampler_equals_the_plain_one():
+    fast = model(9, 3, seed=7, scale=0.5)
+    plain = PlainSamplingSoftmaxNADE(9, 3, hidden=4)
+    plain.load_state_dict(fast.state_dict())
+    assert torch.equal(fast.sample(50, seed=4), plain.sample(50, seed=4))
+
+
+@pytest.mark.parametrize(
+    "bad, error, words",
+    [
+        (torch.full((2, 5), 3), ValueError, "0..2"),
+        (torch.full((2, 5), -1), ValueError, "0..2"),
+        (torch.zeros(2, 5), ValueError, "integer"),
+        (torch.full((2, 5), float("nan")), ValueError, "integer"),
+        (torch.zeros(2, 4, dtype=torch.long), ValueError, "shape"),
+        ([[0, 1, 2, 0, 1]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(bad, error, words):
+    with pytest.raises(error, match=words):
+        model(5, 3).log_prob(bad)
+
+
+def test_sizes_and_checkpoints(tmp_path):
+    assert ar.SoftmaxNADE(784, 16, hidden=100).num_parameters() == 2 * 784 * 16 * 100 + 784 * 16 + 100
+    for kwargs in ({"levels": 1}, {"levels": 2, "hidden": 0}):
+        with pytest.raises(ValueError):
+            ar.SoftmaxNADE(5, **kwargs)
+    m = model(4, 3)
+    ar.save(m, tmp_path / "m.pt")
+    loaded = ar.load(tmp_path / "m.pt")
+    assert loaded.config() == {"n": 4, "levels": 3, "hidden": 4}
+    x = all_values(4, 3)
+    assert torch.equal(loaded.log_prob(x), m.log_prob(x))
