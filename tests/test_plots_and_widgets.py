@@ -98,8 +98,10 @@ def test_completion_keeps_the_chosen_rows_of_the_chosen_image(model, monkeypatch
 def test_widgets_refuse_what_they_cannot_draw(model):
     with pytest.raises(ValueError, match="pixels"):
         widgets.sampler(model, (28, 28))
-    with pytest.raises(TypeError, match="binary autoregressive"):
+    with pytest.raises(TypeError, match="autoregressive model"):
         widgets.sampler(torch.nn.Linear(2, 2), SHAPE)
+    with pytest.raises(TypeError, match="binary autoregressive"):
+        widgets.conditional_explorer(ar.SoftmaxNADE(6, 3), torch.zeros(6), SHAPE)
     with pytest.raises(ValueError, match="binary"):
         widgets.conditional_explorer(model, torch.full((6,), 0.5), SHAPE)
 
@@ -117,3 +119,15 @@ def test_size_explorer_counts_and_times_each_size(monkeypatch):
     assert "110 parameters at 8" in drawn[1].axes[0].get_title()
     with pytest.raises(ValueError, match="increasing"):
         widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [4, 2], data)
+
+
+def test_sampler_and_completion_draw_categorical_models_in_grey(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+    model = randomize(ar.SoftmaxNADE(6, 4, hidden=3), seed=1)
+    widgets.sampler(model, SHAPE)
+    images = torch.randint(0, 4, (3, 6), generator=torch.Generator().manual_seed(0))
+    widgets.completion(model, images, SHAPE)
+    assert len(drawn) == 2
+    grey = drawn[0].axes[0].images[0].get_array()
+    assert grey.min() >= 0 and grey.max() <= 1

@@ -19,16 +19,24 @@ import torch
 from IPython.display import display
 from matplotlib.patches import Rectangle
 
-from .base import BinaryAutoregressive, DensityModel, check_binary
+from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary
 from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, probability_map
 from .train import training_speed
 
 
-def _check_image_model(model: BinaryAutoregressive, shape: tuple[int, int]) -> None:
-    if not isinstance(model, BinaryAutoregressive):
-        raise TypeError(f"the widgets need a binary autoregressive model, got {type(model).__name__}")
+def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
+    kind = BinaryAutoregressive if binary else Autoregressive
+    if not isinstance(model, kind):
+        raise TypeError(f"this widget needs a {'binary ' if binary else ''}autoregressive model, "
+                        f"got {type(model).__name__}")
     if shape[0] * shape[1] != model.n:
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
+
+
+def _grey(model: Autoregressive, x: torch.Tensor) -> torch.Tensor:
+    """Values as grey levels in [0, 1]: binary as they are, K categories as k / (K - 1)."""
+    levels = getattr(model, "levels", 2)
+    return x.detach().cpu().float() / (levels - 1)
 
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -44,7 +52,7 @@ def _show(output: w.Output, fig: BookFigure) -> None:
 # Sampling
 
 
-def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
+def sampler(model: Autoregressive, shape: tuple[int, int] = MNIST_SHAPE,
             max_samples: int = 64) -> w.Widget:
     """Seed, temperature and number of samples; each change redraws, the button takes the next seed."""
     _check_image_model(model, shape)
@@ -59,7 +67,7 @@ def sampler(model: BinaryAutoregressive, shape: tuple[int, int] = MNIST_SHAPE,
     def draw(_=None):
         x = model.sample(number.value, seed=seed.value, temperature=temperature.value)
         title = f"seed {seed.value}, temperature {temperature.value:.2f}"
-        _show(output, image_grid(x, shape, title=title))
+        _show(output, image_grid(_grey(model, x), shape, title=title))
 
     def draw_next(_):
         seed.value += 1  # a fresh seed each press; the observer draws
@@ -81,7 +89,7 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
 
     x: one binary image, shape (n,) or (1, n).
     """
-    _check_image_model(model, shape)
+    _check_image_model(model, shape, binary=True)
     x = x.reshape(1, -1)
     check_binary(x, model.n)
     with torch.no_grad():
@@ -125,14 +133,14 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
 # Completion
 
 
-def completion(model: BinaryAutoregressive, images: torch.Tensor,
+def completion(model: Autoregressive, images: torch.Tensor,
                shape: tuple[int, int] = MNIST_SHAPE, completions: int = 6) -> w.Widget:
     """Keep the top rows of a chosen image and sample the rest, several times.
 
-    images: (B, n) binary images to choose from (e.g. test digits).
+    images: (B, n) images in the model's support to choose from (e.g. test digits).
     """
     _check_image_model(model, shape)
-    check_binary(images, model.n, "images")
+    model._check(images, "images")
     index = w.IntSlider(value=0, min=0, max=len(images) - 1, description="image",
                         continuous_update=False)
     rows = w.IntSlider(value=shape[0] // 2, min=0, max=shape[0], description="rows kept",
@@ -146,10 +154,11 @@ def completion(model: BinaryAutoregressive, images: torch.Tensor,
         mask[: rows.value * shape[1]] = True
         batch = original.expand(completions, -1)
         filled = model.sample(x=batch, mask=mask, seed=seed.value)
-        shown = original.clone().float()
+        shown = _grey(model, original)
         shown[0, ~mask] = 0.5
-        _show(output, image_rows({"original": original, f"top {rows.value} rows": shown,
-                                  "completions": filled}, shape))
+        _show(output, image_rows({"original": _grey(model, original),
+                                  f"top {rows.value} rows": shown,
+                                  "completions": _grey(model, filled)}, shape))
 
     for control in (index, rows, seed):
         control.observe(draw, names="value")
