@@ -125,9 +125,12 @@ def test_sampler_and_completion_draw_categorical_models_in_grey(monkeypatch):
     drawn = []
     monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
     model = randomize(ar.SoftmaxNADE(6, 4, hidden=3), seed=1)
-    widgets.sampler(model, SHAPE)
+    other = randomize(ar.SoftmaxNADE(6, 2, hidden=3), seed=2)
+    box = widgets.sampler({4: model, 2: other}, SHAPE, label="K")
+    box.children[0].value = 2
+    assert "K 2" in drawn[-1].axes[0].get_title()
     images = torch.randint(0, 4, (3, 6), generator=torch.Generator().manual_seed(0))
     widgets.completion(model, images, SHAPE)
-    assert len(drawn) == 2
+    assert len(drawn) == 3
     grey = drawn[0].axes[0].images[0].get_array()
     assert grey.min() >= 0 and grey.max() <= 1

@@ -52,10 +52,20 @@ def _show(output: w.Output, fig: BookFigure) -> None:
 # Sampling
 
 
-def sampler(model: Autoregressive, shape: tuple[int, int] = MNIST_SHAPE,
-            max_samples: int = 64) -> w.Widget:
-    """Seed, temperature and number of samples; each change redraws, the button takes the next seed."""
-    _check_image_model(model, shape)
+def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE,
+            max_samples: int = 64, label: str = "model") -> w.Widget:
+    """Seed, temperature and number of samples; each change redraws, the button takes the next seed.
+
+    model: one model, or a dict {name: model} with a slider (described by ``label``) to choose.
+    """
+    several = isinstance(model, dict)
+    models = model if several else {"": model}
+    if not models:
+        raise ValueError("sampler needs at least one model")
+    for each in models.values():
+        _check_image_model(each, shape)
+    choice = w.SelectionSlider(options=[(str(k), k) for k in models], description=label,
+                               style=WIDE, continuous_update=False)
     seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
     temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature",
                                 continuous_update=False, style=WIDE)
@@ -65,18 +75,22 @@ def sampler(model: Autoregressive, shape: tuple[int, int] = MNIST_SHAPE,
     output = w.Output()
 
     def draw(_=None):
-        x = model.sample(number.value, seed=seed.value, temperature=temperature.value)
+        chosen = models[choice.value]
+        x = chosen.sample(number.value, seed=seed.value, temperature=temperature.value)
         title = f"seed {seed.value}, temperature {temperature.value:.2f}"
-        _show(output, image_grid(_grey(model, x), shape, title=title))
+        if several:
+            title = f"{label} {choice.value}: {title}"
+        _show(output, image_grid(_grey(chosen, x), shape, title=title))
 
     def draw_next(_):
         seed.value += 1  # a fresh seed each press; the observer draws
 
-    for control in (seed, temperature, number):
+    for control in (choice, seed, temperature, number):
         control.observe(draw, names="value")
     button.on_click(draw_next)
     draw()
-    return w.VBox([w.HBox([seed, temperature]), w.HBox([number, button]), output])
+    rows = [w.HBox([seed, temperature]), w.HBox([number, button]), output]
+    return w.VBox(([choice] if several else []) + rows)
 
 
 # ---------------------------------------------------------------------------------------------
