@@ -23,6 +23,7 @@ from .fvsbn import FVSBN
 from .independent import IndependentBernoulli
 from .layers import MaskedLinear
 from .nade import NADE
+from .rnade import RNADE
 from .softmax_nade import SoftmaxNADE
 from .runtime import budget, device, quick_mode, seed_everything
 from .train import Evaluation, History, evaluate, fit, load, save, training_speed
@@ -30,7 +31,7 @@ from .train import Evaluation, History, evaluate, fit, load, save, training_spee
 __version__ = "0.1.0"
 
 __all__ = [
-    "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "SoftmaxNADE",
+    "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",

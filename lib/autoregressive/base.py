@@ -123,6 +123,8 @@ class Autoregressive(DensityModel):
     model through :meth:`_logits` and, optionally, a faster :meth:`_logit_at`.
     """
 
+    uniforms_per_draw = 1  # uniform numbers each dimension's draw consumes
+
     # -- to implement -------------------------------------------------------------------------
 
     def _check(self, x: torch.Tensor, name: str = "x") -> None:
@@ -133,8 +135,9 @@ class Autoregressive(DensityModel):
         """Checked values -> the tensor the model computes with (device, dtype)."""
         raise NotImplementedError
 
-    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """Values of one dimension drawn from its (tempered) logits, using uniforms u (B,)."""
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+        """Values of one dimension drawn from its logits at a temperature, using uniforms u:
+        (B,), or (B, uniforms_per_draw) when a draw needs several."""
         raise NotImplementedError
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +173,8 @@ class Autoregressive(DensityModel):
         seed / generator: the randomness. The uniform numbers behind the draws come from a CPU
             generator whatever the model's device, so CPU and GPU share them; a draw can still
             differ where the two devices round a conditional differently.
-        temperature: logits are divided by it; 1 samples the model, < 1 sharpens, > 1 flattens.
+        temperature: 1 samples the model, < 1 sharpens each conditional, > 1 flattens it
+            (discrete models divide their logits by it).
         x, mask: completion. ``mask`` (bool, shape of ``x`` or (n,)) is True where ``x`` is
             observed; observed values are kept and the rest sampled. This is exact conditional
             sampling when every observed dimension comes before every unobserved one in the
@@ -185,11 +189,13 @@ class Autoregressive(DensityModel):
         observed, known = self._completion_inputs(num, x, mask)
         out = torch.where(known, observed, torch.zeros_like(observed))
         state: dict = {}
+        shape = (out.shape[0],) + ((self.uniforms_per_draw,) if self.uniforms_per_draw > 1 else ())
         for i in self.order.tolist():
-            logit = self._logit_at(out, i, state) / temperature
-            u = torch.rand(out.shape[0], generator=generator,
+            logit = self._logit_at(out, i, state)
+            u = torch.rand(shape, generator=generator,
                            device=generator.device if generator is not None else out.device)
-            out[:, i] = torch.where(known[:, i], out[:, i], self._draw(logit, u.to(out.device)))
+            draw = self._draw(logit, u.to(out.device, torch.float64), temperature)
+            out[:, i] = torch.where(known[:, i], out[:, i], draw)
         return out
 
     def _completion_inputs(self, num, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,8 +234,8 @@ class BinaryAutoregressive(Autoregressive):
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device, self.dtype)
 
-    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return (u < torch.sigmoid(logit)).to(self.dtype)
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+        return (u < torch.sigmoid(logit / temperature)).to(self.dtype)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
@@ -265,9 +271,9 @@ class CategoricalAutoregressive(Autoregressive):
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device, torch.long)
 
-    def _draw(self, logit: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         # Inverse CDF: the first category whose cumulative probability exceeds u.
-        cdf = torch.softmax(logit, dim=-1).cumsum(dim=-1)  # (B, K)
+        cdf = torch.softmax(logit / temperature, dim=-1).cumsum(dim=-1)  # (B, K)
         return (cdf < u[:, None]).sum(dim=-1).clamp(max=self.levels - 1)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
