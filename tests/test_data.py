@@ -152,3 +152,28 @@ def test_dynamic_binarization_is_fresh_and_checks_its_input():
     for bad in (torch.full((2, 2), 1.5), torch.full((2, 2), float("nan")), torch.ones(2, 2).long()):
         with pytest.raises(ValueError, match="grey values"):
             ar.dynamic_binarize(bad)
+
+
+def test_two_moons_are_reproducible_and_refuse_bad_sizes():
+    a, b = data.two_moons(500, seed=3), data.two_moons(500, seed=3)
+    assert a.shape == (500, 2) and torch.equal(a, b) and not torch.equal(a, data.two_moons(500, seed=4))
+    assert a.abs().max() < 4
+    with pytest.raises(ValueError, match="num"):
+        data.two_moons(0)
+
+
+def test_dequantized_logit_mnist_and_its_jacobian():
+    y, log_det = data.dequantized_logit_mnist("test", seed=1)
+    assert y.shape == (10_000, 784) and torch.isfinite(y).all()
+    # The grey level is recovered from y, and the noise stays inside its bin.
+    s = torch.sigmoid(y.double())
+    x = (s - data.LOGIT_ALPHA) / (1 - 2 * data.LOGIT_ALPHA)
+    k = torch.from_numpy(data._default_arrays().grey("test")).double()
+    assert torch.all((x * 256 >= k - 1e-4) & (x * 256 <= k + 1 + 1e-4))
+    # log |det ∂y/∂x| by autograd on the first image, pixel by pixel (the Jacobian is diagonal).
+    x0 = x[0].clone().requires_grad_(True)
+    s0 = data.LOGIT_ALPHA + (1 - 2 * data.LOGIT_ALPHA) * x0
+    (grad,) = torch.autograd.grad((torch.log(s0) - torch.log1p(-s0)).sum(), x0)
+    assert abs(grad.log().sum().item() - log_det[0].item()) < 1e-2
+    # A density of one on [0, 1)^784 costs exactly 8 bits per grey level.
+    assert data.bits_per_dim_of_grey_levels(0.0, 0.0) == pytest.approx(8.0)

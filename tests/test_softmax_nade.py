@@ -47,7 +47,7 @@ def test_softmax_of_two_logits_is_the_sigmoid_of_their_difference():
     torch.testing.assert_close(torch.softmax(two, dim=-1)[:, 1], torch.sigmoid(z))
 
 
-def test_with_two_levels_it_is_the_bernoulli_nade():
+def test_with_two_levels_it_contains_the_bernoulli_nade():
     binary = randomize(ar.NADE(7, hidden=5), seed=1)
     soft = ar.SoftmaxNADE(7, 2, hidden=5)
     with torch.no_grad():  # category 0 contributes nothing; category 1 is the binary model

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import io
+import math
 import os
 import pickle
 import tempfile
@@ -277,3 +278,49 @@ def dynamic_binarize(grey: torch.Tensor, generator: torch.Generator | None = Non
     if grey.min() < 0 or grey.max() > 1:
         raise ValueError("dynamic_binarize expects grey values in [0, 1]")
     return torch.bernoulli(grey, generator=generator)
+
+
+# ---------------------------------------------------------------------------------------------
+# Continuous data
+
+
+def two_moons(num: int, noise: float = 0.08, seed: int = 0) -> torch.Tensor:
+    """(num, 2) points on two interleaved half circles, with Gaussian noise of std ``noise``."""
+    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+        raise ValueError(f"num must be a positive int, got {num!r}")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    generator = torch.Generator().manual_seed(seed)
+    angle = torch.rand(num, generator=generator) * torch.pi
+    upper = torch.rand(num, generator=generator) < 0.5
+    x = torch.where(upper, torch.cos(angle), 1 - torch.cos(angle))
+    y = torch.where(upper, torch.sin(angle), 0.5 - torch.sin(angle))
+    points = torch.stack([x - 0.5, y - 0.25], dim=1) * 2  # centred, about [-3, 3]
+    return points + noise * 2 * torch.randn(num, 2, generator=generator)
+
+
+LOGIT_ALPHA = 0.05  # logit(α + (1 - 2α) x) keeps the transform away from 0 and 1
+
+
+def dequantized_logit_mnist(split: str, seed: int = 0,
+                            alpha: float = LOGIT_ALPHA) -> tuple[torch.Tensor, torch.Tensor]:
+    """Continuous MNIST: grey levels k become x = (k + u) / 256 with u ~ U(0, 1), then
+    y = logit(α + (1 - 2α) x). Returns y (N, 784) and log |det ∂y/∂x| per image (N,), the
+    change-of-variables term: log p_x(x) = log p_y(y) + log |det ∂y/∂x|.
+    """
+    k = torch.from_numpy(_default_arrays().grey(split)).double()
+    u = torch.rand(k.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    s = alpha + (1 - 2 * alpha) * (k + u) / 256
+    y = torch.log(s) - torch.log1p(-s)
+    log_det = (math.log(1 - 2 * alpha) - torch.log(s) - torch.log1p(-s)).sum(dim=1)
+    return y.float(), log_det.float()
+
+
+def bits_per_dim_of_grey_levels(nats_in_logit_space: float, mean_log_det: float, n: int = 784) -> float:
+    """Bits per dimension on the 256-level data, from an NLL of the logit-space data in nats.
+
+    -log p_x(x) = -log p_y(y) - log|det ∂y/∂x| for x in [0, 1)^n; the density on the grey-level
+    scale [0, 256)^n is 256^-n times that, and its NLL bounds the discrete NLL of the levels.
+    """
+    nats = nats_in_logit_space - mean_log_det + n * math.log(256)
+    return nats / (n * math.log(2))

@@ -8,8 +8,9 @@ Autoregressive Distribution Estimation", JMLR) to x_i ∈ {0, ..., K-1}:
     p(x_i = k | x_<i) = softmax(V_i h_i + b_i)_k
 
 W is (n, K, H): W_{j, k} is what "x_j = k" adds to the hidden pre-activation; V is (n, K, H)
-and b is (n, K). With K = 2 the model is exactly the Bernoulli NADE: softmax over two logits
-(0, z) is σ(z). Parameters: 2nKH + nK + H.
+and b is (n, K). With K = 2 it contains the Bernoulli NADE (category 0's weights at zero:
+softmax over two logits (0, z) is σ(z)), and a little more: Σ_{j<i} W_{j,0} acts as a hidden
+bias that changes with i. Parameters: 2nKH + nK + H.
 
 log p(x) costs O(nKH) per example (the running sum is O(nH), the outputs O(nKH)); sampling
 keeps the running sum and costs the same per sample.
