@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import importlib.metadata
 import os
 import pickle
@@ -177,3 +178,8 @@ def test_dequantized_logit_mnist_and_its_jacobian():
     assert abs(grad.log().sum().item() - log_det[0].item()) < 1e-2
     # A density of one on [0, 1)^784 costs exactly 8 bits per grey level.
     assert data.bits_per_dim_of_grey_levels(0.0, 0.0) == pytest.approx(8.0)
+    # A larger Jacobian means a larger p_x for the same p_y: fewer bits.
+    assert data.bits_per_dim_of_grey_levels(100.0, 784 * math.log(2)) == pytest.approx(
+        8.0 + (100.0 - 784 * math.log(2)) / (784 * math.log(2)))
+    with pytest.raises(ValueError, match="alpha"):
+        data.dequantized_logit_mnist("test", alpha=0.5)

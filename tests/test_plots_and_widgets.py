@@ -100,13 +100,15 @@ def test_widgets_refuse_what_they_cannot_draw(model):
         widgets.sampler(model, (28, 28))
     with pytest.raises(TypeError, match="autoregressive model"):
         widgets.sampler(torch.nn.Linear(2, 2), SHAPE)
+    with pytest.raises(TypeError, match="discrete autoregressive"):
+        widgets.sampler(ar.RNADE(6), SHAPE)
     with pytest.raises(TypeError, match="binary autoregressive"):
         widgets.conditional_explorer(ar.SoftmaxNADE(6, 3), torch.zeros(6), SHAPE)
     with pytest.raises(ValueError, match="binary"):
         widgets.conditional_explorer(model, torch.full((6,), 0.5), SHAPE)
 
 
-def test_size_explorer_counts_and_times_each_size(monkeypatch):
+def test_size_explorer_counts_each_size_and_measures_the_chosen_one(monkeypatch):
     drawn = []
     monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
     data = torch.bernoulli(torch.full((30, 6), 0.5), generator=torch.Generator().manual_seed(0))
@@ -117,6 +119,8 @@ def test_size_explorer_counts_and_times_each_size(monkeypatch):
     assert "58 parameters at 4" in drawn[0].axes[0].get_title()  # 2·6·4 + 6 + 4
     slider.value = 8
     assert "110 parameters at 8" in drawn[1].axes[0].get_title()
+    assert "examples/s at 8 (measured)" in drawn[1].axes[1].get_title()
+    assert len(drawn[1].axes[1].lines[0].get_xdata()) == 2  # sizes 4 and 8 measured so far
     with pytest.raises(ValueError, match="increasing"):
         widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [4, 2], data)
 

@@ -9,6 +9,7 @@ import torch
 
 import autoregressive as ar
 from autoregressive.base import Autoregressive
+from autoregressive.rnade import reference_log_prob
 from helpers import randomize
 
 
@@ -92,10 +93,19 @@ def test_temperature_scales_the_spread():
     assert abs(narrow.std().item() / wide.std().item() - 0.5) < 1e-3  # same draws, half the spread
 
 
-def test_extreme_inputs_give_finite_values_and_gradients():
-    m = model(3, seed=8)
+@pytest.mark.parametrize("weights", ["learnt", "equal"])
+def test_log_prob_equals_the_reference_built_from_torch_distributions(weights):
+    m = model(5, seed=9, mixture_weights=weights)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(5)) * 3
+    torch.testing.assert_close(m.log_prob(x), reference_log_prob(m, x), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [0.5, 5.0])  # 5.0: weights like trained ones, |W| > 1
+def test_extreme_inputs_give_finite_values_and_gradients(scale):
+    m = model(3, seed=8, scale=scale)
     x = torch.tensor([[1e30, -1e30, 0.0], [1e-30, 3.0e38, -3.0e38], [0.0, 0.0, 0.0]])
     log_p = m.log_prob(x)
+    assert torch.isfinite(m.sample(4, seed=0)).all()
     assert not torch.isnan(log_p).any() and torch.isfinite(log_p).all()
     log_p.sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in m.parameters())
@@ -106,6 +116,7 @@ def test_extreme_inputs_give_finite_values_and_gradients():
     [
         (torch.tensor([[0.0, float("nan")]]), ValueError, "NaN"),
         (torch.tensor([[0.0, float("inf")]]), ValueError, "infinite"),
+        (torch.tensor([[0.0, 1e300]], dtype=torch.float64), ValueError, "infinite"),  # inf in float32
         (torch.zeros(2, 2, dtype=torch.long), ValueError, "floating-point"),
         (torch.zeros(2, 3), ValueError, "shape"),
         ([[0.0, 1.0]], TypeError, "torch.Tensor"),
@@ -122,8 +133,15 @@ def test_bad_settings_and_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="components"):
         ar.RNADE(3, components=0)
     m = model(3, mixture_weights="equal")
+    learnt = model(3, mixture_weights="learnt")
+    assert learnt.num_parameters() - m.num_parameters() == 3 * 3 * (6 + 1)  # unused weight outputs
     ar.save(m, tmp_path / "r.pt")
     loaded = ar.load(tmp_path / "r.pt")
     assert loaded.config() == m.config()
     x = torch.randn(4, 3)
     assert torch.equal(loaded.log_prob(x), m.log_prob(x))
+
+
+def test_evaluation_of_a_density_has_no_bits_per_dimension():
+    result = ar.evaluate(model(2), torch.randn(10, 2))
+    assert result.bits_per_dim is None and "bits/dim" not in str(result)

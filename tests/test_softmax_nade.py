@@ -41,10 +41,20 @@ def test_conditionals_are_softmaxes_that_match_the_formula():
     torch.testing.assert_close(m.logits(x), reference_logits(m, x), rtol=1e-5, atol=1e-5)
 
 
-def test_softmax_of_two_logits_is_the_sigmoid_of_their_difference():
-    z = torch.linspace(-8, 8, 33)
-    two = torch.stack([torch.zeros_like(z), z], dim=-1)
-    torch.testing.assert_close(torch.softmax(two, dim=-1)[:, 1], torch.sigmoid(z))
+def test_completion_of_the_first_dimension_samples_the_exact_conditional():
+    n, levels, draws = 2, 3, 30_000
+    m = model(n, levels, seed=8, scale=0.5)
+    given = torch.full((draws, n), 2)
+    x = m.sample(x=given, mask=torch.tensor([True, False]), seed=5)
+    observed = torch.bincount(x[:, 1], minlength=levels).double()
+    exact = m.conditionals(torch.tensor([[2, 0]]))[0, 1].double().detach()
+    assert chi_square(observed, exact * draws) < 13.816  # chi-square, 2 degrees of freedom, 0.1%
+
+
+def test_a_category_of_probability_zero_is_never_drawn():
+    m = ar.SoftmaxNADE(1, 3, hidden=2)
+    logits = torch.tensor([[-1e4, 0.0, 0.0]])  # p(0) underflows to exactly 0
+    assert m._draw(logits.expand(3, 3), torch.tensor([0.0, 0.25, 0.999], dtype=torch.float64), 1.0).tolist() == [1, 1, 2]
 
 
 def test_with_two_levels_it_contains_the_bernoulli_nade():

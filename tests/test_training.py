@@ -166,8 +166,9 @@ def test_a_gpu_checkpoint_opens_on_a_cpu(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_the_whole_protocol_runs_on_a_gpu(tmp_path):
-    model = ar.FVSBN(6).to("cuda")
+@pytest.mark.parametrize("make", [ar.FVSBN, lambda n: ar.NADE(n, hidden=5, block=4)])
+def test_the_whole_protocol_runs_on_a_gpu(tmp_path, make):
+    model = make(6).to("cuda")
     grey = torch.rand(200, 6)
     history = ar.fit(model, grey, torch.bernoulli(grey), epochs=2, dynamic_binarization=True,
                      progress=False)
@@ -189,3 +190,12 @@ def test_training_speed_runs_real_steps():
     assert speed > 0 and not torch.equal(model.linear.weight, before)
     with pytest.raises(ValueError, match="40 rows"):
         ar.training_speed(model, toy_data(30, 0), batch_size=10, steps=3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_categorical_and_continuous_models_sample_and_train_on_a_gpu():
+    for model, data in [(ar.SoftmaxNADE(6, 3, hidden=4), torch.randint(0, 3, (64, 6))),
+                        (ar.RNADE(6, hidden=4), torch.randn(64, 6))]:
+        model = model.to("cuda")
+        ar.fit(model, data, data, epochs=1, progress=False)
+        assert torch.equal(model.sample(3, seed=0).cpu(), model.sample(3, seed=0).cpu())

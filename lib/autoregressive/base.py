@@ -1,4 +1,5 @@
-"""The protocol every binary density model in the book follows, written once.
+"""The protocol every density model in the book follows, written once (binary models below;
+categorical ones at the end; real-valued ones, RNADE, plug their mixtures into the same sampler).
 
 A model of x ∈ {0,1}^n factorises p(x) by the chain rule in a fixed order (raster order unless
 the model says otherwise), p(x) = Π_i p(x_i | x_<i), with Bernoulli conditionals whose logits
@@ -124,6 +125,7 @@ class Autoregressive(DensityModel):
     """
 
     uniforms_per_draw = 1  # uniform numbers each dimension's draw consumes
+    continuous = False  # True for densities over real values
 
     # -- to implement -------------------------------------------------------------------------
 
@@ -170,9 +172,10 @@ class Autoregressive(DensityModel):
         """Ancestral sampling: x_1 ~ p(x_1), then x_2 ~ p(x_2 | x_1), ... in the model's order.
 
         num: how many samples (omit it when completing ``x``).
-        seed / generator: the randomness. The uniform numbers behind the draws come from a CPU
-            generator whatever the model's device, so CPU and GPU share them; a draw can still
-            differ where the two devices round a conditional differently.
+        seed / generator: the randomness. With a seed (or a CPU generator) the uniform numbers
+            behind the draws come from the CPU whatever the model's device, so CPU and GPU
+            share them; a draw can still differ where the two devices round a conditional
+            differently. With neither, the global generator of the model's device is used.
         temperature: 1 samples the model, < 1 sharpens each conditional, > 1 flattens it
             (discrete models divide their logits by it).
         x, mask: completion. ``mask`` (bool, shape of ``x`` or (n,)) is True where ``x`` is
@@ -274,7 +277,7 @@ class CategoricalAutoregressive(Autoregressive):
     def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         # Inverse CDF: the first category whose cumulative probability exceeds u.
         cdf = torch.softmax(logit / temperature, dim=-1).cumsum(dim=-1)  # (B, K)
-        return (cdf < u[:, None]).sum(dim=-1).clamp(max=self.levels - 1)
+        return (cdf <= u[:, None]).sum(dim=-1).clamp(max=self.levels - 1)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n, K) probabilities p(x_i = k | x_<i) at the input ``x``."""

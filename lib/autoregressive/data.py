@@ -308,6 +308,8 @@ def dequantized_logit_mnist(split: str, seed: int = 0,
     y = logit(α + (1 - 2α) x). Returns y (N, 784) and log |det ∂y/∂x| per image (N,), the
     change-of-variables term: log p_x(x) = log p_y(y) + log |det ∂y/∂x|.
     """
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be strictly between 0 and 0.5, got {alpha!r}")
     k = torch.from_numpy(_default_arrays().grey(split)).double()
     u = torch.rand(k.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     s = alpha + (1 - 2 * alpha) * (k + u) / 256

@@ -15,10 +15,11 @@ Three implementations of the same conditionals live here:
 - :func:`reference_logits`: each conditional straight from the formula, O(n²H), for the tests;
 - :func:`autograd_logits`: the running sum as one ``cumsum`` over a (B, n, H) tensor, with
   PyTorch's autograd for the gradient; simple, and memory-bound;
-- :class:`NADE` itself uses :class:`_NADELogits`, which walks the pixels in blocks, computes each
+- :class:`NADE` itself uses, on a CPU, :class:`_NADELogits`, which walks the pixels in blocks, computes each
   block's pre-activations with one batched matrix product, keeps only the running sum between
   blocks, and has a hand-derived backward pass that recomputes each block instead of storing a
-  (B, n, H) tensor. ``benchmarks/nade_speed.py`` prints the two speeds side by side.
+  (B, n, H) tensor. ``benchmarks/nade_speed.py`` prints the two speeds side by side. On a GPU
+  it uses the single cumsum, which suits that hardware.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class NADE(BinaryAutoregressive):
         return {"n": self.n, "hidden": self.hidden, "block": self.block}
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":  # a GPU has the bandwidth for one big cumsum, and pays per
+            return _cumsum_logits(self, x)  # kernel launch: the blockwise loop would not pay off
         return _NADELogits.apply(x, self.W, self.c, self.V, self.b, self.block)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
@@ -84,7 +87,10 @@ def reference_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
 def autograd_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
     """The running sum as one cumsum over (B, n, H), differentiated by autograd. O(nH)."""
     check_binary(x, model.n)
-    x = x.to(model.device, model.W.dtype)
+    return _cumsum_logits(model, x.to(model.device, model.W.dtype))
+
+
+def _cumsum_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
     contributions = x[:, :, None] * model.W  # (B, n, H): x_j W_j
     a = model.c + contributions.cumsum(dim=1) - contributions  # (B, n, H): sum over j < i
     return (torch.sigmoid(a) * model.V).sum(dim=-1) + model.b  # (B, n)

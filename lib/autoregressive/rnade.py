@@ -34,6 +34,7 @@ class RNADE(Autoregressive):
     """
 
     uniforms_per_draw = 2  # one to choose the component, one for the Gaussian
+    continuous = True  # a density: no bits per dimension, no image widgets
 
     def __init__(self, n: int, components: int = 5, hidden: int = 100,
                  mixture_weights: str = "learnt"):
@@ -66,18 +67,29 @@ class RNADE(Autoregressive):
             raise ValueError(f"{name} must have shape (B, {self.n}), got {tuple(x.shape)}")
         if not torch.is_floating_point(x):
             raise ValueError(f"{name} must be a floating-point tensor of real values, got {x.dtype}")
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or infinite values; expected finite reals")
+        if not torch.isfinite(x.to(self.dtype)).all():
+            raise ValueError(f"{name} contains NaN or infinite values (in {self.dtype}); "
+                             "expected finite reals")
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(self.device, self.dtype)
+
+    def num_parameters(self) -> int:
+        """Free parameters; with equal weights the weight outputs (V[:, 0], b[:, 0]) are unused."""
+        total = super().num_parameters()
+        if self.mixture_weights == "equal":
+            total -= self.V[:, 0].numel() + self.b[:, 0].numel()
+        return total
 
     # -- the mixtures ---------------------------------------------------------------------------
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) -> (B, n, 3, K): weight logits, means and log standard deviations."""
-        contributions = x[:, :, None] * self.W  # (B, n, H)
-        h = torch.sigmoid(self.c + contributions.cumsum(dim=1) - contributions)  # (B, n, H)
+        # x_j W_j, capped (σ saturates long before) so that no product of finite numbers
+        # overflows; the sum over j < i is an exclusive cumsum, so x_i never enters a_i.
+        contributions = (x[:, :, None] * self.W).clamp(-1e30, 1e30)  # (B, n, H)
+        before = torch.nn.functional.pad(contributions[:, :-1], (0, 0, 1, 0)).cumsum(dim=1)
+        h = torch.sigmoid(self.c + before)  # (B, n, H)
         return torch.einsum("bnh,nckh->bnck", h, self.V) + self.b  # (B, n, 3, K)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
@@ -85,7 +97,8 @@ class RNADE(Autoregressive):
             state["a"] = self.c.expand(x.shape[0], self.hidden).clone()  # (B, H)
             state["fixed"] = 0
         if i > state["fixed"]:
-            state["a"] += x[:, state["fixed"]:i] @ self.W[state["fixed"]:i]
+            new = (x[:, state["fixed"]:i, None] * self.W[state["fixed"]:i]).clamp(-1e30, 1e30)
+            state["a"] += new.sum(dim=1)
             state["fixed"] = i
         return torch.einsum("bh,ckh->bck", torch.sigmoid(state["a"]), self.V[i]) + self.b[i]
 
@@ -115,7 +128,7 @@ class RNADE(Autoregressive):
         # temperature multiplies every standard deviation (the weights are left as they are).
         log_weights, means, log_std = self._mixture(params)  # (B, K)
         cdf = log_weights.exp().cumsum(dim=-1)
-        k = (cdf < u[:, :1].to(cdf.dtype)).sum(dim=-1, keepdim=True).clamp(max=self.components - 1)
+        k = (cdf <= u[:, :1].to(cdf.dtype)).sum(dim=-1, keepdim=True).clamp(max=self.components - 1)
         tiny = torch.finfo(torch.float64).eps
         normal = math.sqrt(2) * torch.erfinv(2 * u[:, 1].clamp(tiny, 1 - tiny) - 1)  # N(0, 1)
         mean, std = means.gather(-1, k)[:, 0], log_std.gather(-1, k)[:, 0].exp()
@@ -131,6 +144,24 @@ class RNADE(Autoregressive):
         g = grid.to(self.device, self.dtype)[None, :, None]  # (1, G, 1)
         log_normal = _log_normal(g, means[:, None], log_std[:, None])  # (B, G, K)
         return torch.logsumexp(log_weights[:, None] + log_normal, dim=-1).exp()
+
+
+def reference_log_prob(model: RNADE, x: torch.Tensor) -> torch.Tensor:
+    """log p(x) one conditional at a time, with torch.distributions, for the tests."""
+    model._check(x)
+    x = model._prepare(x)
+    total = torch.zeros(len(x), dtype=x.dtype, device=x.device)
+    for i in range(model.n):
+        h = torch.sigmoid(model.c + x[:, :i] @ model.W[:i])  # (B, H)
+        out = torch.einsum("bh,ckh->bck", h, model.V[i]) + model.b[i]  # (B, 3, K)
+        if model.mixture_weights == "equal":
+            weights = torch.distributions.Categorical(probs=torch.ones_like(out[:, 0]))
+        else:
+            weights = torch.distributions.Categorical(logits=out[:, 0])
+        std = out[:, 2].clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        mixture = torch.distributions.MixtureSameFamily(weights, torch.distributions.Normal(out[:, 1], std))
+        total = total + mixture.log_prob(x[:, i])
+    return total
 
 
 def _log_normal(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:

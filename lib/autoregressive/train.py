@@ -32,11 +32,13 @@ class Evaluation:
     """Average negative log-likelihood of a data set."""
 
     nats: float  # mean NLL per example, in nats
-    bits_per_dim: float  # the same in bits, divided by the data dimension
+    bits_per_dim: float | None  # the same in bits, divided by the data dimension (None for a
+    #                             density over reals, whose NLL depends on the units of x)
     examples: int  # how many examples were averaged
 
     def __str__(self) -> str:
-        return f"{self.nats:.2f} nats ({self.bits_per_dim:.4f} bits/dim) over {self.examples:,}"
+        bits = f" ({self.bits_per_dim:.4f} bits/dim)" if self.bits_per_dim is not None else ""
+        return f"{self.nats:.2f} nats{bits} over {self.examples:,}"
 
 
 @torch.no_grad()
@@ -54,7 +56,8 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
     finally:
         model.train(was_training)
     nats = total / len(data)
-    return Evaluation(nats, nats / (model.n * math.log(2)), len(data))
+    continuous = getattr(model, "continuous", False)
+    return Evaluation(nats, None if continuous else nats / (model.n * math.log(2)), len(data))
 
 
 # ---------------------------------------------------------------------------------------------

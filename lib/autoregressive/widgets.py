@@ -26,8 +26,8 @@ from .train import training_speed
 
 def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
     kind = BinaryAutoregressive if binary else Autoregressive
-    if not isinstance(model, kind):
-        raise TypeError(f"this widget needs a {'binary ' if binary else ''}autoregressive model, "
+    if not isinstance(model, kind) or getattr(model, "continuous", False):
+        raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive model, "
                         f"got {type(model).__name__}")
     if shape[0] * shape[1] != model.n:
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
