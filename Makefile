@@ -31,8 +31,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: setup
 	$(VENV)/bin/jupyter-book build --all -W -n --keep-going .
 
+# One pytest worker per core, each (and each notebook kernel it starts) on one thread: torch's
+# own threads on top of the workers oversubscribe the cores and slow the suite several-fold.
 test: setup
-	AUTOREGRESSIVE_QUICK=1 $(PY) -m pytest -n $(NPROC) --dist loadfile \
+	AUTOREGRESSIVE_QUICK=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(NPROC) --dist loadfile \
 		--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests chapters
 
 outputs: setup
