@@ -1,19 +1,20 @@
-"""The protocol every density model in the book follows, written once (binary models below;
-categorical ones at the end; real-valued ones, RNADE, plug their mixtures into the same sampler).
+"""The protocol every density model in the book follows, written once.
 
-A model of x ∈ {0,1}^n factorises p(x) by the chain rule in a fixed order (raster order unless
-the model says otherwise), p(x) = Π_i p(x_i | x_<i), with Bernoulli conditionals whose logits
-depend only on earlier dimensions. A subclass supplies the logits; this class supplies
+A model of x ∈ X^n factorises p(x) by the chain rule in a fixed order (raster order),
+p(x) = Π_i p(x_i | x_<i), each conditional depending only on earlier dimensions.
 
-- ``logits(x) -> (B, n)``: logit p(x_i = 1 | x_<i) for every i (the per-dimension conditionals),
-- ``conditionals(x) -> (B, n)``: the same as probabilities,
-- ``log_prob(x) -> (B,)``: the exact log-likelihood in nats,
-- ``sample(num, ...)``: ancestral sampling with a seed or generator, a temperature, and
-  completion of partly observed inputs,
-- ``num_parameters()``: the number of free parameters (masked-out weights do not count),
+- :class:`DensityModel`: the data dimension n (first constructor argument), a config that a
+  checkpoint rebuilds the model from, and free-parameter counting (masked weights excluded);
+- :class:`Autoregressive`: checked inputs, ``logits(x)`` (every conditional's parameters in one
+  pass), and ancestral ``sample(num, ...)`` with a seed or generator, a temperature and
+  completion of partly observed inputs;
+- :class:`BinaryAutoregressive` (x ∈ {0,1}: ``conditionals`` are p(x_i = 1 | x_<i)) and
+  :class:`CategoricalAutoregressive` (x ∈ {0..K-1}: softmax conditionals), each with
+  ``log_prob(x) -> (B,)`` in nats. Real-valued models (RNADE) plug their mixtures into the
+  same sampler.
 
-and input checking: bad shapes, values other than 0 and 1, and NaNs raise ``ValueError`` (an
-input that is not a tensor at all raises ``TypeError``).
+Bad shapes, values outside the support and NaNs raise ``ValueError`` (an input that is not a
+tensor at all raises ``TypeError``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class DensityModel(nn.Module):
     """
 
     registry: dict[str, type["DensityModel"]] = {}  # the library's models, for checkpoints
+    continuous = False  # True for densities over real values (no bits/dim, no image widgets)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -125,7 +127,6 @@ class Autoregressive(DensityModel):
     """
 
     uniforms_per_draw = 1  # uniform numbers each dimension's draw consumes
-    continuous = False  # True for densities over real values
 
     # -- to implement -------------------------------------------------------------------------
 
@@ -150,6 +151,21 @@ class Autoregressive(DensityModel):
         """Logits of dimension ``i`` during sampling, when every earlier dimension of ``x`` is
         final. ``state`` is a dict the model may keep between steps of one sampling run."""
         return self._logits(x)[:, i]
+
+    @staticmethod
+    def _running_sum(state: dict, i: int, start, add) -> torch.Tensor:
+        """The fast samplers' shared step: a running pre-activation during one sampling run.
+
+        start() gives its value before any dimension is fixed; add(j, k) the contribution of
+        dimensions j..k-1 once they are. Each dimension is added exactly once, so a sample
+        costs one pass over the weights instead of one per dimension.
+        """
+        if "a" not in state:
+            state["a"], state["fixed"] = start(), 0
+        if i > state["fixed"]:
+            state["a"] = state["a"] + add(state["fixed"], i)
+            state["fixed"] = i
+        return state["a"]
 
     # -- the protocol -------------------------------------------------------------------------
 

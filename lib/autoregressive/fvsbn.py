@@ -36,17 +36,14 @@ class FVSBN(BinaryAutoregressive):
         return self.linear(x)  # (B, n)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        # Keep the running pre-activation a = b + W x_fixed and add each newly fixed dimension's
-        # column once: O(n) work per dimension, O(n²) per sample instead of O(n³).
-        if "a" not in state:
-            state["a"] = self.linear.bias.expand(x.shape[0], self.n).clone()  # (B, n)
-            state["weight"] = self.linear.masked_weight()  # (n, n)
-            state["fixed"] = 0
-        start = state["fixed"]
-        if i > start:
-            state["a"] += x[:, start:i] @ state["weight"][:, start:i].T  # (B, i-start) @ (., n)
-            state["fixed"] = i
-        return state["a"][:, i]
+        # The running pre-activation a = b + W x_fixed, one column of W per fixed dimension:
+        # O(n) work per dimension, O(n²) per sample instead of O(n³).
+        if "weight" not in state:
+            state["weight"] = self.linear.masked_weight()  # (n, n), masked once per run
+        a = self._running_sum(
+            state, i, lambda: self.linear.bias.expand(x.shape[0], self.n),  # (B, n)
+            lambda j, k: x[:, j:k] @ state["weight"][:, j:k].T)  # (B, k-j) @ (k-j, n)
+        return a[:, i]
 
     def weights(self) -> torch.Tensor:
         """(n, n) effective weights: row i holds αʲⁱ for j < i and zeros elsewhere."""

@@ -58,15 +58,10 @@ class NADE(BinaryAutoregressive):
         return _NADELogits.apply(x, self.W, self.c, self.V, self.b, self.block)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        # Sampling in O(nH): keep a = c + Σ_{j<i} x_j W_j and add each newly fixed pixel's row once.
-        if "a" not in state:
-            state["a"] = self.c.expand(x.shape[0], self.hidden).clone()  # (B, H)
-            state["fixed"] = 0
-        start = state["fixed"]
-        if i > start:
-            state["a"] += x[:, start:i] @ self.W[start:i]  # (B, i-start) @ (i-start, H)
-            state["fixed"] = i
-        return torch.sigmoid(state["a"]) @ self.V[i] + self.b[i]  # (B,)
+        # Sampling in O(nH): keep a = c + Σ_{j<i} x_j W_j, adding each fixed pixel's row once.
+        a = self._running_sum(state, i, lambda: self.c.expand(x.shape[0], self.hidden),
+                              lambda j, k: x[:, j:k] @ self.W[j:k])  # (B, H)
+        return torch.sigmoid(a) @ self.V[i] + self.b[i]  # (B,)
 
 
 # ---------------------------------------------------------------------------------------------

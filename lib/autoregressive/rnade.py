@@ -93,14 +93,10 @@ class RNADE(Autoregressive):
         return torch.einsum("bnh,nckh->bnck", h, self.V) + self.b  # (B, n, 3, K)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        if "a" not in state:
-            state["a"] = self.c.expand(x.shape[0], self.hidden).clone()  # (B, H)
-            state["fixed"] = 0
-        if i > state["fixed"]:
-            new = (x[:, state["fixed"]:i, None] * self.W[state["fixed"]:i]).clamp(-1e30, 1e30)
-            state["a"] += new.sum(dim=1)
-            state["fixed"] = i
-        return torch.einsum("bh,ckh->bck", torch.sigmoid(state["a"]), self.V[i]) + self.b[i]
+        a = self._running_sum(  # the same capped contributions as _logits
+            state, i, lambda: self.c.expand(x.shape[0], self.hidden),
+            lambda j, k: (x[:, j:k, None] * self.W[j:k]).clamp(-1e30, 1e30).sum(dim=1))
+        return torch.einsum("bh,ckh->bck", torch.sigmoid(a), self.V[i]) + self.b[i]
 
     def _mixture(self, params: torch.Tensor):
         """Packed outputs (..., 3, K) -> log weights, means, log standard deviations (..., K)."""

@@ -54,13 +54,10 @@ class SoftmaxNADE(CategoricalAutoregressive):
         return torch.einsum("bnh,nkh->bnk", h, self.V) + self.b  # (B, n, K)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        if "a" not in state:
-            state["a"] = self.c.expand(x.shape[0], self.hidden).clone()  # (B, H)
-            state["fixed"] = 0
-        for j in range(state["fixed"], i):  # add each newly fixed dimension's row once
-            state["a"] += self.W[j, x[:, j]]
-        state["fixed"] = max(state["fixed"], i)
-        return torch.sigmoid(state["a"]) @ self.V[i].T + self.b[i]  # (B, K)
+        rows = torch.arange(self.n, device=x.device)
+        a = self._running_sum(state, i, lambda: self.c.expand(x.shape[0], self.hidden),
+                              lambda j, k: self.W[rows[j:k], x[:, j:k]].sum(dim=1))  # (B, H)
+        return torch.sigmoid(a) @ self.V[i].T + self.b[i]  # (B, K)
 
 
 def reference_logits(model: SoftmaxNADE, x: torch.Tensor) -> torch.Tensor:

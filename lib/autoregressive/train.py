@@ -56,8 +56,7 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
     finally:
         model.train(was_training)
     nats = total / len(data)
-    continuous = getattr(model, "continuous", False)
-    return Evaluation(nats, None if continuous else nats / (model.n * math.log(2)), len(data))
+    return Evaluation(nats, None if model.continuous else nats / (model.n * math.log(2)), len(data))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from .train import training_speed
 
 def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
     kind = BinaryAutoregressive if binary else Autoregressive
-    if not isinstance(model, kind) or getattr(model, "continuous", False):
+    if not isinstance(model, kind) or model.continuous:
         raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive model, "
                         f"got {type(model).__name__}")
     if shape[0] * shape[1] != model.n:
