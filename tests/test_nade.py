@@ -7,7 +7,7 @@ import torch
 
 import autoregressive as ar
 from autoregressive.base import BinaryAutoregressive
-from autoregressive.nade import autograd_logits, reference_logits
+from autoregressive.nade import autograd_log_prob, autograd_logits, reference_logits
 from helpers import randomize
 
 
@@ -22,6 +22,12 @@ def test_fast_logits_equal_the_formula_and_the_autograd_version(n, hidden, block
     fast = model.logits(x)
     torch.testing.assert_close(fast, reference_logits(model, x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(fast, autograd_logits(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_the_benchmark_baseline_is_the_same_likelihood():
+    model = randomize(ar.NADE(12, hidden=5, block=5), seed=11, scale=0.5)
+    x = binary(6, 12, seed=12)
+    torch.testing.assert_close(autograd_log_prob(model, x), model.log_prob(x), rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("block", [1, 5, 28])

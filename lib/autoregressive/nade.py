@@ -85,6 +85,13 @@ def autograd_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
     return _cumsum_logits(model, x.to(model.device, model.W.dtype))
 
 
+def autograd_log_prob(model: NADE, x: torch.Tensor) -> torch.Tensor:
+    """(B,) log p(x) through :func:`autograd_logits`: the baseline the fast path is timed against."""
+    logits = autograd_logits(model, x)
+    x = x.to(logits.device, logits.dtype)
+    return -torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+
+
 def _cumsum_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
     contributions = x[:, :, None] * model.W  # (B, n, H): x_j W_j
     a = model.c + contributions.cumsum(dim=1) - contributions  # (B, n, H): sum over j < i
