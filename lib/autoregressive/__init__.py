@@ -4,6 +4,7 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
+from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
     BinaryAutoregressive,
@@ -22,6 +23,7 @@ from .data import (
 from .fvsbn import FVSBN
 from .independent import IndependentBernoulli
 from .layers import MaskedLinear
+from .made import MADE, MaskEnsemble
 from .nade import NADE
 from .rnade import RNADE
 from .softmax_nade import SoftmaxNADE
@@ -31,9 +33,9 @@ from .train import Evaluation, History, evaluate, fit, load, save, training_spee
 __version__ = "0.1.0"
 
 __all__ = [
-    "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
+    "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
-    "IndependentBernoulli", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "device",
+    "IndependentBernoulli", "MADE", "MaskEnsemble", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "dependency_matrix", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
     "quick_mode", "save", "seed_everything", "training_speed",
 ]

@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -67,8 +68,8 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
 class History:
     """What happened during ``fit``: one entry per epoch."""
 
-    train_nll: list[float] = field(default_factory=list)  # mean training NLL of the epoch, nats
-    valid_nll: list[float] = field(default_factory=list)  # validation NLL after the epoch, nats
+    train_nll: list[float] = field(default_factory=list)  # mean training NLL (or loss) of the epoch, nats
+    valid_nll: list[float] = field(default_factory=list)  # validation NLL (or loss) after the epoch
     best_epoch: int = -1  # the epoch (0-based) whose weights were restored
     stopped_early: bool = False  # True when patience ran out before the last epoch
     seconds: float = 0.0  # wall-clock time of the whole run
@@ -93,6 +94,9 @@ def fit(
     dynamic_binarization: bool = False,
     seed: int = 0,
     progress: bool = True,
+    loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    valid_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    before_step: Callable[[], object] | None = None,
 ) -> History:
     """Train ``model`` by maximum likelihood and return its :class:`History`.
 
@@ -103,6 +107,12 @@ def fit(
         either way the weights of the best epoch are restored at the end.
     clip_grad: if set, the largest gradient norm allowed (gradients are rescaled above it).
     seed: fixes the batch order (and the dynamic binarization).
+    loss: batch (B, n) -> (B,) per-example losses in nats to minimise instead of −log p(x),
+        e.g. an autoencoder's reconstruction error (the model need not be a density model).
+    valid_loss: the same for the validation set (default: ``loss``, or −log p(x)), e.g. the
+        negative log-likelihood of an ensemble of a MADE's masks.
+    before_step: called before every training step, e.g. ``made.next_mask`` for
+        connectivity-agnostic training.
     """
     if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -113,12 +123,20 @@ def fit(
         raise ValueError(f"patience must be a positive int or None, got {patience!r}")
     if len(train) == 0 or len(valid) == 0:
         raise ValueError("fit needs non-empty training and validation sets")
+    for name, value in (("loss", loss), ("valid_loss", valid_loss), ("before_step", before_step)):
+        if value is not None and not callable(value):
+            raise TypeError(f"{name} must be a function or None, got {type(value).__name__}")
+    if loss is None and not isinstance(model, DensityModel):
+        raise TypeError(f"{type(model).__name__} has no log-likelihood: pass loss=...")
+    loss = loss or (lambda batch: -model.log_prob(batch))
+    valid_loss = valid_loss or loss
     if dynamic_binarization:
         dynamic_binarize(train[:1])  # checks that the rows are grey values in [0, 1]
-    elif isinstance(model, BinaryAutoregressive) and not ((train == 0) | (train == 1)).all():
+    elif not ((train == 0) | (train == 1)).all() and (
+            isinstance(model, BinaryAutoregressive) or not isinstance(model, DensityModel)):
         raise ValueError("train holds values other than 0 and 1; for grey values in [0, 1], "
                          "pass dynamic_binarization=True to draw binary batches from them")
-    device = model.device
+    device = next(model.parameters()).device
     train = train.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -129,10 +147,11 @@ def fit(
     bar = tqdm(total=epochs, desc=name, unit="epoch", disable=not progress)
     try:
         for epoch in range(epochs):
-            history.train_nll.append(_train_epoch(model, train, optimizer, batch_size,
-                                                  generator, dynamic_binarization, clip_grad, epoch))
+            history.train_nll.append(_train_epoch(model, train, optimizer, batch_size, generator,
+                                                  dynamic_binarization, clip_grad, epoch,
+                                                  loss, before_step))
             history.examples_seen += len(train)
-            history.valid_nll.append(evaluate(model, valid).nats)
+            history.valid_nll.append(_mean_loss(model, valid, valid_loss))
             if not math.isfinite(history.valid_nll[-1]):
                 raise FloatingPointError(f"the validation NLL became {history.valid_nll[-1]} "
                                          f"after epoch {epoch}: lower the learning rate")
@@ -157,9 +176,23 @@ def fit(
     return history
 
 
+@torch.no_grad()
+def _mean_loss(model, data, loss, batch_size: int = 1000) -> float:
+    """The mean of ``loss`` over the rows of ``data``, the model in evaluation mode."""
+    was_training = model.training
+    model.eval()
+    device, total = next(model.parameters()).device, 0.0
+    try:
+        for start in range(0, len(data), batch_size):
+            total += loss(data[start:start + batch_size].to(device)).double().sum().item()
+    finally:
+        model.train(was_training)
+    return total / len(data)
+
+
 def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binarization,
-                 clip_grad, epoch) -> float:
-    """One pass over ``train`` in a random order; returns the mean training NLL in nats."""
+                 clip_grad, epoch, loss, before_step) -> float:
+    """One pass over ``train`` in a random order; returns the mean training loss in nats."""
     model.train()
     order = torch.randperm(len(train), generator=generator, device=train.device)
     total = 0.0
@@ -167,18 +200,20 @@ def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binariz
         batch = train[order[first:first + batch_size]]
         if dynamic_binarization:
             batch = dynamic_binarize(batch, generator)
-        loss = -model.log_prob(batch).mean()
-        if not torch.isfinite(loss):
+        if before_step is not None:
+            before_step()
+        mean = loss(batch).mean()
+        if not torch.isfinite(mean):
             raise FloatingPointError(
-                f"the training loss became {loss.item()} at epoch {epoch}, step {step}: "
+                f"the training loss became {mean.item()} at epoch {epoch}, step {step}: "
                 "lower the learning rate or pass clip_grad"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        mean.backward()
         if clip_grad is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
-        total += loss.item() * len(batch)
+        total += mean.item() * len(batch)
     return total / len(train)
 
 

@@ -1,0 +1,259 @@
+"""Masked autoencoder for distribution estimation (MADE), following Germain et al. (2015).
+
+An ordinary autoencoder x → h¹ → … → h^L → x̂ becomes an autoregressive model once some of its
+connections are removed, so that output x̂_d sees only the inputs that come before d in an
+ordering. The connections to keep follow from a number per unit, its *degree*:
+
+- input d has degree m⁰(d) ∈ {1..n}, its position in the ordering (the first dimension
+  generated has degree 1);
+- hidden unit k of layer l has a degree m^l(k) ∈ {min m^{l-1}, ..., n-1}: the most inputs it
+  may depend on are those of degree ≤ m^l(k);
+- a hidden unit connects to a unit of the layer below when its degree is ≥ that unit's,
+  M^l[k, k'] = 1[m^l(k) ≥ m^{l-1}(k')],
+  and output d connects to a last-layer unit only when its degree is strictly greater,
+  M^V[d, k] = 1[m⁰(d) > m^L(k)].
+
+Every path from input j to output d then climbs through degrees m⁰(j) ≤ m¹ ≤ … ≤ m^L < m⁰(d),
+so x̂_d depends on earlier inputs only, and one pass of the network gives all n conditionals.
+Sampling still needs n passes, one per dimension.
+
+A model holds ``num_masks`` connectivities (an ordering and hidden degrees each), drawn once from
+``seed`` and stored as buffers; :meth:`MADE.set_mask` switches between them by rebuilding the
+layers' mask buffers (the weights are never edited). Training with a different mask at every
+step is the paper's connectivity-agnostic training; :meth:`MADE.ensemble` is the uniform mixture
+of several masks, p(x) = (1/K) Σ_k p_k(x), whose log-likelihood is the log-mean-exp of the
+members' log-likelihoods.
+
+Degrees drawn uniformly as above can leave a layer without a unit of the smallest degree, and
+then early outputs have no hidden unit they may use: their conditional is a constant. With
+``connected=True`` (the default) each hidden layer is given at least one unit of the smallest
+allowed degree, which guarantees every output after the first a path from the first input.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from .base import BinaryAutoregressive, DensityModel, make_generator
+from .layers import MaskedLinear
+
+
+# ---------------------------------------------------------------------------------------------
+# Degrees and masks
+
+
+def draw_connectivity(n: int, hidden: tuple[int, ...], natural_order: bool, connected: bool,
+                      generator: torch.Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One ordering and the hidden degrees: (order (n,), [degrees of each hidden layer (H_l,)]).
+
+    order[p] is the dimension generated p-th. Hidden degrees are uniform on
+    {min of the layer below, ..., n-1}; with ``connected`` one unit per layer, chosen at random,
+    takes the smallest value.
+    """
+    order = torch.arange(n) if natural_order else torch.randperm(n, generator=generator)
+    below = input_degrees(order)
+    degrees = []
+    for size in hidden:
+        low = int(below.min())
+        high = max(n - 1, low)
+        layer = torch.randint(low, high + 1, (size,), generator=generator)
+        if connected:
+            layer[torch.randint(size, (1,), generator=generator)] = low
+        degrees.append(layer)
+        below = layer
+    return order, degrees
+
+
+def input_degrees(order: torch.Tensor) -> torch.Tensor:
+    """m⁰: the degree of each input, its 1-based position in the ordering."""
+    degrees = torch.empty_like(order)
+    degrees[order] = torch.arange(1, len(order) + 1, device=order.device)
+    return degrees
+
+
+def masks_from_degrees(order: torch.Tensor, degrees: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The masks, input to output, as broadcast comparisons of degrees: each (out, in)."""
+    m0 = input_degrees(order)
+    below, masks = m0, []
+    for layer in degrees:
+        masks.append(layer[:, None] >= below[None, :])  # (H_l, H_{l-1}): M^l
+        below = layer
+    masks.append(m0[:, None] > below[None, :])  # (n, H_L): M^V, strictly greater
+    return masks
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+class MADE(BinaryAutoregressive):
+    """MADE over n binary dimensions.
+
+    n: the data dimension (784 for MNIST).
+    hidden: the size of each hidden layer, e.g. (500,) or (500, 500).
+    num_masks: how many connectivities (ordering and hidden degrees) the model holds; 1 is a
+        single fixed autoregressive model, more allow connectivity-agnostic training.
+    natural_order: True keeps the raster ordering 0, 1, ..., n-1 in every mask; False draws
+        an ordering per mask (order-agnostic training).
+    connected: give every hidden layer a unit of the smallest allowed degree, so that no output
+        after the first is left with no input to use (False: the plain uniform draw).
+    seed: the draws of orderings and degrees.
+    """
+
+    def __init__(self, n: int, hidden: tuple[int, ...] = (500,), *, num_masks: int = 1,
+                 natural_order: bool = True, connected: bool = True, seed: int = 0):
+        super().__init__(n)
+        hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
+        if (not isinstance(hidden, tuple) or not hidden
+                or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
+            raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+        if not isinstance(num_masks, int) or isinstance(num_masks, bool) or num_masks < 1:
+            raise ValueError(f"num_masks must be a positive int, got {num_masks!r}")
+        for name, value in (("natural_order", natural_order), ("connected", connected)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+        self.hidden, self.num_masks = hidden, num_masks
+        self.natural_order, self.connected, self.seed = natural_order, connected, seed
+
+        generator = make_generator(seed, None)
+        draws = [draw_connectivity(n, hidden, natural_order, connected, generator)
+                 for _ in range(num_masks)]
+        self.register_buffer("orders", torch.stack([order for order, _ in draws]))  # (K, n)
+        for l in range(len(hidden)):
+            self.register_buffer(f"degrees{l}", torch.stack([d[l] for _, d in draws]))  # (K, H_l)
+        self.register_buffer("mask_index", torch.zeros((), dtype=torch.long))
+
+        sizes = (n,) + hidden + (n,)
+        self.layers = nn.ModuleList(
+            MaskedLinear(a, b, torch.ones(b, a)) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.set_mask(0)
+
+    def config(self) -> dict:
+        return {"n": self.n, "hidden": self.hidden, "num_masks": self.num_masks,
+                "natural_order": self.natural_order, "connected": self.connected,
+                "seed": self.seed}
+
+    # -- masks --------------------------------------------------------------------------------
+
+    def degrees(self, k: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Mask k's ordering and hidden degrees (default: the mask in use)."""
+        k = self._mask_number(k)
+        return self.orders[k], [getattr(self, f"degrees{l}")[k] for l in range(len(self.hidden))]
+
+    def set_mask(self, k: int) -> None:
+        """Use connectivity k (0 ≤ k < num_masks) from now on."""
+        k = self._mask_number(k)
+        for layer, mask in zip(self.layers, masks_from_degrees(*self.degrees(k))):
+            layer.mask.copy_(mask)
+        self.mask_index.fill_(k)
+
+    def next_mask(self) -> None:
+        """Move to the next connectivity, cyclically (call before each training step)."""
+        self.set_mask((int(self.mask_index) + 1) % self.num_masks)
+
+    @contextmanager
+    def using_mask(self, k: int):
+        """Use connectivity k inside a ``with`` block, then go back to the one in use before."""
+        before = int(self.mask_index)
+        self.set_mask(k)
+        try:
+            yield self
+        finally:
+            self.set_mask(before)
+
+    def _mask_number(self, k: int | None) -> int:
+        if k is None:
+            return int(self.mask_index)
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < self.num_masks:
+            raise ValueError(f"mask must be an int in 0..{self.num_masks - 1}, got {k!r}")
+        return k
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.set_mask(int(self.mask_index))  # the masks follow the loaded degrees
+
+    @property
+    def order(self) -> torch.Tensor:
+        """order[k] is the k-th dimension generated, under the mask in use."""
+        return self.orders[int(self.mask_index)].cpu()
+
+    def connectivity(self) -> torch.Tensor:
+        """(n, n) bool: entry [d, j] is True when some path of the masked network carries input j
+        to output d (the mask in use). Strictly earlier in the ordering, by construction."""
+        paths = self.layers[0].mask
+        for layer in self.layers[1:]:
+            paths = layer.mask @ paths  # counts of paths, (out, n)
+        return paths > 0
+
+    # -- the conditionals ---------------------------------------------------------------------
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        h = x  # (B, n)
+        for layer in self.layers[:-1]:
+            h = torch.relu(layer(h))  # (B, H_l)
+        return self.layers[-1](h)  # (B, n): one pass, every conditional
+
+    def ensemble(self, masks=None) -> "MaskEnsemble":
+        """The uniform mixture of the model under several masks (default: all of them)."""
+        return MaskEnsemble(self, range(self.num_masks) if masks is None else masks)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ensembles of masks
+
+
+class MaskEnsemble(DensityModel):
+    """p(x) = (1/K) Σ_k p_k(x): a MADE under K of its masks, mixed with equal weights.
+
+    The members are combined in probability space: log p(x) = logsumexp_k log p_k(x) − log K.
+    (Averaging the members' logits instead gives a different model, and when the members'
+    orderings differ not a normalised one.) Sampling picks a member for each sample, then
+    samples it. The ensemble shares the MADE's weights; save the MADE, not the ensemble.
+    """
+
+    def __init__(self, made: MADE, masks):
+        if not isinstance(made, MADE):
+            raise TypeError(f"an ensemble is made of a MADE's masks, got {type(made).__name__}")
+        super().__init__(made.n)
+        masks = [made._mask_number(k) for k in masks]
+        if not masks:
+            raise ValueError("an ensemble needs at least one mask")
+        self.made, self.masks = made, tuple(masks)
+
+    def config(self) -> dict:
+        raise TypeError("an ensemble shares its MADE's weights: save the MADE and rebuild the "
+                        "ensemble with made.ensemble(masks)")
+
+    def member_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """(K, B): log p_k(x) of every member."""
+        members = []
+        for k in self.masks:
+            with self.made.using_mask(k):
+                members.append(self.made.log_prob(x))
+        return torch.stack(members)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) log (1/K) Σ_k p_k(x) in nats."""
+        return torch.logsumexp(self.member_log_probs(x), dim=0) - math.log(len(self.masks))
+
+    @torch.no_grad()
+    def sample(self, num: int, *, seed: int | None = None,
+               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """(num, n) samples of the mixture: a member chosen uniformly for each, then sampled."""
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise ValueError(f"num must be a positive int, got {num!r}")
+        generator = make_generator(seed, generator)
+        choice = torch.randint(len(self.masks), (num,), generator=generator,
+                               device=generator.device if generator is not None else "cpu")
+        out = torch.zeros(num, self.n, device=self.made.device, dtype=self.made.dtype)
+        for member, k in enumerate(self.masks):
+            rows = (choice == member).nonzero().flatten().to(out.device)
+            if len(rows):
+                with self.made.using_mask(k):
+                    out[rows] = self.made.sample(len(rows), generator=generator,
+                                                 temperature=temperature)
+        return out
