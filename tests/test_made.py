@@ -239,6 +239,7 @@ def test_free_parameters_are_the_unmasked_weights_and_the_biases():
     ({"num_masks": 0}, "num_masks"),
     ({"natural_order": "yes"}, "natural_order"),
     ({"connected": 1}, "connected"),
+    ({"direct": None}, "direct"),
     ({"seed": -1}, "seed"),
 ])
 def test_bad_settings_are_refused(kwargs, words):
@@ -257,3 +258,18 @@ def test_bad_mask_numbers_are_refused():
         model.ensemble([])
     with pytest.raises(TypeError, match="MADE"):
         ar.MaskEnsemble(ar.NADE(6, 3), [0])
+
+
+def test_direct_connections_let_every_output_see_all_its_predecessors():
+    n = 8
+    model = made(n, (3, 3), num_masks=3, natural_order=False, direct=True, seed=9)
+    for k in range(3):
+        model.set_mask(k)
+        pos = positions(model.order)
+        allowed = pos[None, :] < pos[:, None]
+        assert torch.equal(model.connectivity(), allowed)
+        jacobian = ar.dependency_matrix(model.logits, all_binary(n)[100])
+        assert torch.equal(jacobian != 0, allowed)  # random direct weights: no exact zeros
+        with torch.no_grad():
+            total = model.log_prob(all_binary(n)).double().exp().sum()
+        assert abs(total.item() - 1.0) < 1e-5

@@ -138,3 +138,39 @@ def test_sampler_and_completion_draw_categorical_models_in_grey(monkeypatch):
     assert len(drawn) == 3
     grey = drawn[0].axes[0].images[0].get_array()
     assert grey.min() >= 0 and grey.max() <= 1
+
+
+def test_made_network_draws_every_kept_connection_and_the_connectivity():
+    made = ar.MADE(5, (4, 3), natural_order=False, seed=2)
+    fig = plot.made_network(made)
+    net, conn = fig.axes
+    kept = sum(int(layer.mask.sum()) for layer in made.layers)
+    assert len(net.lines) == kept  # one line per connection the masks keep
+    assert np.array_equal(conn.images[0].get_array(), made.connectivity().numpy())
+    with pytest.raises(TypeError, match="draws a MADE"):
+        plot.made_network(ar.NADE(5, 3))
+
+
+def test_connectivity_explorer_rebuilds_the_network_from_its_controls(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+    box = widgets.connectivity_explorer(n=6)
+    seed, layers, units = box.children[0].children
+    natural, connected, direct = box.children[1].children
+    assert len(drawn) == 1 and len(drawn[0].axes[0].get_yticklabels()) == 4  # 2 hidden layers
+    layers.value, units.value = 1, 2
+    assert len(drawn[-1].axes[0].get_yticklabels()) == 3
+    natural.value = True
+    assert "ordering x1, x2, x3, x4, x5, x6" in drawn[-1].texts[0].get_text()
+    connected.value = False
+    found = False
+    for s in range(40):  # two units over degrees 1..5: the plain draw loses outputs
+        seed.value = s
+        found = found or "outputs with no input" in drawn[-1].texts[0].get_text()
+    assert found
+    connected.value = True
+    assert "every output after the first sees an input" in drawn[-1].texts[0].get_text()
+    direct.value = True
+    assert len(drawn) == 1 + 3 + 40 + 2
+    with pytest.raises(ValueError, match="from 2 to 16"):
+        widgets.connectivity_explorer(n=100)

@@ -101,11 +101,15 @@ class MADE(BinaryAutoregressive):
         an ordering per mask (order-agnostic training).
     connected: give every hidden layer a unit of the smallest allowed degree, so that no output
         after the first is left with no input to use (False: the plain uniform draw).
+    direct: also connect every input straight to the outputs after it in the ordering (a
+        masked n×n layer, FVSBN's, added to the last layer's output), so that each output
+        sees all its predecessors whatever the hidden degrees.
     seed: the draws of orderings and degrees.
     """
 
     def __init__(self, n: int, hidden: tuple[int, ...] = (500,), *, num_masks: int = 1,
-                 natural_order: bool = True, connected: bool = True, seed: int = 0):
+                 natural_order: bool = True, connected: bool = True, direct: bool = False,
+                 seed: int = 0):
         super().__init__(n)
         hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
         if (not isinstance(hidden, tuple) or not hidden
@@ -113,11 +117,13 @@ class MADE(BinaryAutoregressive):
             raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
         if not isinstance(num_masks, int) or isinstance(num_masks, bool) or num_masks < 1:
             raise ValueError(f"num_masks must be a positive int, got {num_masks!r}")
-        for name, value in (("natural_order", natural_order), ("connected", connected)):
+        for name, value in (("natural_order", natural_order), ("connected", connected),
+                            ("direct", direct)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
         self.hidden, self.num_masks = hidden, num_masks
         self.natural_order, self.connected, self.seed = natural_order, connected, seed
+        self.direct = direct
 
         generator = make_generator(seed, None)
         draws = [draw_connectivity(n, hidden, natural_order, connected, generator)
@@ -130,12 +136,15 @@ class MADE(BinaryAutoregressive):
         sizes = (n,) + hidden + (n,)
         self.layers = nn.ModuleList(
             MaskedLinear(a, b, torch.ones(b, a)) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.skip = MaskedLinear(n, n, torch.ones(n, n), bias=False) if direct else None
+        if direct:
+            nn.init.zeros_(self.skip.weight)  # starts as the network without the direct layer
         self.set_mask(0)
 
     def config(self) -> dict:
         return {"n": self.n, "hidden": self.hidden, "num_masks": self.num_masks,
                 "natural_order": self.natural_order, "connected": self.connected,
-                "seed": self.seed}
+                "direct": self.direct, "seed": self.seed}
 
     # -- masks --------------------------------------------------------------------------------
 
@@ -147,8 +156,12 @@ class MADE(BinaryAutoregressive):
     def set_mask(self, k: int) -> None:
         """Use connectivity k (0 ≤ k < num_masks) from now on."""
         k = self._mask_number(k)
-        for layer, mask in zip(self.layers, masks_from_degrees(*self.degrees(k))):
+        order, degrees = self.degrees(k)
+        for layer, mask in zip(self.layers, masks_from_degrees(order, degrees)):
             layer.mask.copy_(mask)
+        if self.skip is not None:
+            m0 = input_degrees(order)
+            self.skip.mask.copy_(m0[:, None] > m0[None, :])  # (n, n): strictly earlier inputs
         self.mask_index.fill_(k)
 
     def next_mask(self) -> None:
@@ -187,6 +200,8 @@ class MADE(BinaryAutoregressive):
         paths = self.layers[0].mask
         for layer in self.layers[1:]:
             paths = layer.mask @ paths  # counts of paths, (out, n)
+        if self.skip is not None:
+            paths = paths + self.skip.mask
         return paths > 0
 
     # -- the conditionals ---------------------------------------------------------------------
@@ -195,7 +210,8 @@ class MADE(BinaryAutoregressive):
         h = x  # (B, n)
         for layer in self.layers[:-1]:
             h = torch.relu(layer(h))  # (B, H_l)
-        return self.layers[-1](h)  # (B, n): one pass, every conditional
+        logits = self.layers[-1](h)  # (B, n): one pass, every conditional
+        return logits if self.skip is None else logits + self.skip(x)
 
     def ensemble(self, masks=None) -> "MaskEnsemble":
         """The uniform mixture of the model under several masks (default: all of them)."""

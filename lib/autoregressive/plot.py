@@ -112,3 +112,61 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
         fig.tight_layout()
         return fig
     return ax
+
+
+def made_network(model, title: str | None = None) -> Figure:
+    """A small MADE drawn as a network (left) and as its connectivity (right).
+
+    Left: inputs at the bottom, hidden layers above, outputs on top, each unit labelled with its
+    degree; a line for every connection its masks keep (direct input-output connections dashed).
+    Right: which inputs each output can see through those connections, rows and columns in the
+    data's index order. Meant for n up to about 12 and layers of up to about 16 units.
+    """
+    from .made import MADE, input_degrees  # plot stays importable without the models
+
+    if not isinstance(model, MADE):
+        raise TypeError(f"made_network draws a MADE, got {type(model).__name__}")
+    order, degrees = model.degrees()
+    m0 = input_degrees(order).cpu()
+    layers = [m0] + [d.cpu() for d in degrees] + [m0]
+    masks = [layer.mask.detach().cpu() for layer in model.layers]
+
+    def xs(size):
+        return np.linspace(0, 1, size) if size > 1 else np.array([0.5])
+
+    fig = BookFigure(figsize=(10, 4.2))
+    net, conn = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    for l, mask in enumerate(masks):
+        below, above = xs(mask.shape[1]), xs(mask.shape[0])
+        for k, j in mask.nonzero().tolist():
+            net.plot([below[j], above[k]], [l, l + 1], color="tab:blue", lw=0.8, alpha=0.6)
+    if model.skip is not None:
+        x = xs(model.n)
+        for d, j in model.skip.mask.detach().cpu().nonzero().tolist():
+            net.plot([x[j], x[d]], [0, len(masks)], color="tab:orange", lw=0.6, ls="--", alpha=0.5)
+    for l, layer in enumerate(layers):
+        x = xs(len(layer))
+        kind = "input" if l == 0 else "output" if l == len(layers) - 1 else "hidden"
+        colour = {"input": "white", "hidden": "lightgrey", "output": "white"}[kind]
+        net.scatter(x, np.full(len(x), l), s=320, c=colour, edgecolors="black", zorder=3)
+        for xi, degree in zip(x, layer.tolist()):
+            net.text(xi, l, str(degree), ha="center", va="center", fontsize=8, zorder=4)
+    for d, xi in enumerate(xs(model.n)):
+        net.text(xi, -0.45, f"x{d + 1}", ha="center", va="center", fontsize=8)
+        net.text(xi, len(layers) - 1 + 0.45, f"p(x{d + 1}|·)", ha="center", va="center", fontsize=7)
+    net.set_yticks(range(len(layers)),
+                   ["inputs"] + [f"hidden {l + 1}" for l in range(len(degrees))] + ["outputs"])
+    net.set_xticks([])
+    net.set_ylim(-0.8, len(layers) - 0.2)
+    net.set_title("units labelled with their degrees")
+    for side in ("top", "right", "bottom"):
+        net.spines[side].set_visible(False)
+    sees = model.connectivity().cpu().numpy()
+    conn.imshow(sees, cmap="Greys", vmin=0, vmax=1.6)
+    conn.set_xticks(range(model.n), [f"x{j + 1}" for j in range(model.n)], fontsize=7)
+    conn.set_yticks(range(model.n), [f"p(x{d + 1}|·)" for d in range(model.n)], fontsize=7)
+    conn.set_title("which inputs each output sees")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -5,7 +5,9 @@
   conditional p(x_i = 1 | x_<i) at each one;
 - :func:`completion`: keep the top rows of a test image and let the model draw the rest;
 - :func:`size_explorer`: slide over a model's size and see its parameter count and its
-  measured training speed.
+  measured training speed;
+- :func:`connectivity_explorer`: choose the ordering seed and layer sizes of a small MADE and
+  see its masked network and which inputs each output can see.
 
 Each returns an ``ipywidgets`` box that draws its first picture immediately, so a page built
 from the notebook shows it; the controls respond when a Python kernel runs (Jupyter, Colab).
@@ -20,7 +22,7 @@ from IPython.display import display
 from matplotlib.patches import Rectangle
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary
-from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, probability_map
+from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, made_network, probability_map
 from .train import training_speed
 
 
@@ -228,3 +230,40 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
     slider.observe(draw, names="value")
     draw()
     return w.VBox([slider, output])
+
+
+# ---------------------------------------------------------------------------------------------
+# MADE's masks
+
+
+def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) -> w.Widget:
+    """The masks of a small MADE: seed, ordering, number and size of hidden layers, and whether
+    the degrees are drawn so that every output keeps an input (``connected``)."""
+    from .made import MADE
+
+    if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 16:
+        raise ValueError(f"n must be an int from 2 to 16 (a network small enough to draw), got {n!r}")
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
+    natural = w.Checkbox(value=False, description="natural order", style=WIDE)
+    connected = w.Checkbox(value=True, description="connected draw", style=WIDE)
+    direct = w.Checkbox(value=False, description="direct connections", style=WIDE)
+    layers = w.IntSlider(value=2, min=1, max=max_layers, description="hidden layers",
+                         continuous_update=False, style=WIDE)
+    units = w.IntSlider(value=min(n, max_units), min=1, max=max_units, description="units per layer",
+                        continuous_update=False, style=WIDE)
+    output = w.Output()
+
+    def draw(_=None):
+        model = MADE(n, (units.value,) * layers.value, natural_order=natural.value,
+                     connected=connected.value, direct=direct.value, seed=seed.value)
+        first = int(model.order[0])
+        seen = model.connectivity().sum(dim=1)
+        lost = [d + 1 for d in range(n) if d != first and seen[d] == 0]
+        order = ", ".join(f"x{int(d) + 1}" for d in model.order)
+        note = f"outputs with no input: {', '.join(f'x{d}' for d in lost)}" if lost else "every output after the first sees an input"
+        _show(output, made_network(model, title=f"ordering {order}; {note}"))
+
+    for control in (seed, natural, connected, direct, layers, units):
+        control.observe(draw, names="value")
+    draw()
+    return w.VBox([w.HBox([seed, layers, units]), w.HBox([natural, connected, direct]), output])
