@@ -81,7 +81,7 @@ class History:
 
 
 def fit(
-    model: DensityModel,
+    model: DensityModel | torch.nn.Module,
     train: torch.Tensor,
     valid: torch.Tensor,
     *,
