@@ -11,23 +11,10 @@ reference, one pass of a plain autoencoder of the same size. Milliseconds per ba
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 import autoregressive as ar
-
-
-def seconds(fn, repeats: int, device: torch.device) -> float:
-    fn()  # warm up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeats
 
 
 def main() -> None:
@@ -44,11 +31,11 @@ def main() -> None:
     autoencoder = ar.Autoencoder(784, hidden=args.hidden).to(device).eval()
     with torch.no_grad():
         rows = {
-            "autoencoder, one pass": seconds(lambda: autoencoder(x), args.repeats, device),
-            "MADE log p(x), one pass": seconds(lambda: made.log_prob(x), args.repeats, device),
-            "NADE log p(x), running sum": seconds(lambda: nade.log_prob(x), max(1, args.repeats // 4), device),
-            "MADE sampling, 784 passes": seconds(lambda: made.sample(args.batch, seed=0), 1, device),
-            "NADE sampling, running sum": seconds(lambda: nade.sample(args.batch, seed=0), 1, device),
+            "autoencoder, one pass": ar.seconds_per_call(lambda: autoencoder(x), args.repeats, device),
+            "MADE log p(x), one pass": ar.seconds_per_call(lambda: made.log_prob(x), args.repeats, device),
+            "NADE log p(x), running sum": ar.seconds_per_call(lambda: nade.log_prob(x), max(1, args.repeats // 4), device),
+            "MADE sampling, 784 passes": ar.seconds_per_call(lambda: made.sample(args.batch, seed=0), 1, device),
+            "NADE sampling, running sum": ar.seconds_per_call(lambda: nade.sample(args.batch, seed=0), 1, device),
         }
     base = rows["MADE log p(x), one pass"]
     print(f"batch {args.batch}, hidden {args.hidden}, device {device}, "

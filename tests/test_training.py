@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import time
 import zipfile
 
 import pytest
@@ -199,3 +200,17 @@ def test_categorical_and_continuous_models_sample_and_train_on_a_gpu():
         model = model.to("cuda")
         ar.fit(model, data, data, epochs=1, progress=False)
         assert torch.equal(model.sample(3, seed=0).cpu(), model.sample(3, seed=0).cpu())
+
+
+def test_seconds_per_call_warms_up_then_averages_the_repeats():
+    calls = []
+
+    def work():
+        calls.append(1)
+        time.sleep(0.01)
+
+    seconds = ar.seconds_per_call(work, repeats=3)
+    assert len(calls) == 4  # one warm-up call, then the three timed ones
+    assert 0.009 < seconds < 0.5
+    with pytest.raises(ValueError, match="repeats must be a positive int"):
+        ar.seconds_per_call(work, repeats=0)

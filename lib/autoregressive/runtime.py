@@ -1,4 +1,4 @@
-"""Where the book runs: quick mode, the device, and seeding.
+"""Where the book runs: quick mode, the device, seeding, and timing.
 
 Quick mode is the one switch between a chapter that trains for real and a chapter that only
 proves it runs (small subsets, few steps). It is read here and nowhere else, from the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import TypeVar
 
 import numpy as np
@@ -61,3 +62,25 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
     return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+
+
+def seconds_per_call(fn, repeats: int = 1, device: torch.device | str | None = None) -> float:
+    """Wall-clock seconds of one call of ``fn()``, averaged over ``repeats`` calls after one
+    warm-up call. On a CUDA ``device`` the GPU is synchronised before the clock starts and
+    stops, so that queued work is counted."""
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    cuda = device is not None and torch.device(device).type == "cuda"
+    fn()  # warm-up: first-call allocations and kernel selection are not the steady state
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - start) / repeats
