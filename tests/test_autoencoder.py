@@ -22,6 +22,14 @@ def test_dependency_matrix_is_the_jacobian_of_any_function():
     torch.testing.assert_close(ar.dependency_matrix(model.logits, x), expected)
 
 
+def test_dependency_matrix_leaves_gradients_alone_and_is_zero_without_dependence():
+    model = randomize(ar.FVSBN(5), seed=4)
+    ar.dependency_matrix(model.logits, all_binary(5)[9])
+    assert all(p.grad is None for p in model.parameters())
+    independent = ar.IndependentBernoulli(5)
+    assert torch.equal(ar.dependency_matrix(independent.logits, all_binary(5)[9]), torch.zeros(5, 5))
+
+
 def test_the_autoencoder_depends_on_everything_and_nade_only_on_the_past():
     n = 10
     x = all_binary(n)[300]

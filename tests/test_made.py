@@ -107,16 +107,18 @@ def test_the_plain_draw_does_leave_outputs_without_inputs():
     assert disconnected > 0
 
 
-def test_hidden_degrees_stay_within_their_range():
+@pytest.mark.parametrize("connected", [True, False])
+def test_hidden_degrees_stay_within_their_range(connected):
     n = 12
-    model = ar.MADE(n, (20, 20, 20), num_masks=5, natural_order=False, seed=1)
+    model = ar.MADE(n, (20, 20, 20), num_masks=5, natural_order=False, connected=connected, seed=1)
     for k in range(5):
         _, degrees = model.degrees(k)
-        low = 1
+        below = 1  # the smallest input degree
         for layer in degrees:
-            assert int(layer.min()) == low  # the connected draw: the smallest allowed is present
-            assert int(layer.max()) <= n - 1
-            low = int(layer.min())
+            assert int(layer.min()) >= below and int(layer.max()) <= n - 1
+            if connected:  # the smallest allowed degree is present
+                assert int(layer.min()) == below
+            below = int(layer.min())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +215,31 @@ def test_next_mask_cycles_and_connectivity_agnostic_training_visits_every_mask()
     assert visited == [2, 0, 1, 2, 0, 1, 2, 0]  # 4 steps an epoch, 2 epochs
 
 
+def test_gradients_flow_through_the_ensemble_as_a_softmax_weighting_of_the_members():
+    # ∇ log (1/K) Σ_k p_k(x) = Σ_k w_k ∇ log p_k(x), with w_k = p_k(x) / Σ_j p_j(x).
+    model = made(6, (7, 5), num_masks=3, natural_order=False, direct=True, seed=3).double()
+    x = all_binary(6)[41:42].double()
+    model.ensemble().log_prob(x).sum().backward()
+    through_ensemble = [p.grad.clone() for p in model.parameters()]
+    with torch.no_grad():
+        weights = torch.softmax(model.ensemble().member_log_probs(x)[:, 0], dim=0)
+    by_hand = [torch.zeros_like(p) for p in model.parameters()]
+    for k in range(3):
+        model.zero_grad()
+        with model.using_mask(k):
+            model.log_prob(x).sum().backward()
+        for total, p in zip(by_hand, model.parameters()):
+            total += weights[k] * p.grad
+    for a, b in zip(through_ensemble, by_hand):
+        torch.testing.assert_close(a, b)
+
+
+def test_an_ensemble_follows_its_made_into_evaluation_mode():
+    model = ar.MADE(5, (4,), num_masks=2).eval()
+    ar.evaluate(model.ensemble(), all_binary(5))
+    assert not model.training
+
+
 def test_checkpoint_keeps_orderings_degrees_and_the_mask_in_use(tmp_path):
     model = made(9, (7, 5), num_masks=3, natural_order=False, seed=4)
     model.set_mask(2)
@@ -224,6 +251,11 @@ def test_checkpoint_keeps_orderings_degrees_and_the_mask_in_use(tmp_path):
     assert torch.equal(loaded.ensemble().log_prob(x), model.ensemble().log_prob(x))
     with pytest.raises(TypeError, match="save the MADE"):
         ar.save(model.ensemble(), tmp_path / "ensemble.pt")
+    other = ar.MADE(9, (7, 5), num_masks=3, natural_order=False, seed=99)  # other draws
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(other.order, model.order)
+    assert all(torch.equal(a.mask, b.mask) for a, b in zip(other.layers, model.layers))
+    assert torch.equal(other.log_prob(x), model.log_prob(x))
 
 
 def test_free_parameters_are_the_unmasked_weights_and_the_biases():
@@ -233,9 +265,10 @@ def test_free_parameters_are_the_unmasked_weights_and_the_biases():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"hidden": ()}, "non-empty tuple"),
-    ({"hidden": (5, 0)}, "positive ints"),
-    ({"hidden": 5}, "tuple"),
+    ({"hidden": ()}, "non-empty tuple of them"),
+    ({"hidden": (5, 0)}, "non-empty tuple of them"),
+    ({"hidden": 0}, "positive int"),
+    ({"hidden": "500"}, "positive int"),
     ({"num_masks": 0}, "num_masks"),
     ({"natural_order": "yes"}, "natural_order"),
     ({"connected": 1}, "connected"),
@@ -254,6 +287,8 @@ def test_bad_mask_numbers_are_refused():
             model.set_mask(bad)
     with pytest.raises(ValueError, match="mask must be an int"):
         model.ensemble([0, 5])
+    with pytest.raises(ValueError, match="iterable of mask numbers"):
+        model.ensemble(2)
     with pytest.raises(ValueError, match="at least one mask"):
         model.ensemble([])
     with pytest.raises(TypeError, match="MADE"):
@@ -273,3 +308,7 @@ def test_direct_connections_let_every_output_see_all_its_predecessors():
         with torch.no_grad():
             total = model.log_prob(all_binary(n)).double().exp().sum()
         assert abs(total.item() - 1.0) < 1e-5
+
+
+def test_an_int_is_one_hidden_layer():
+    assert ar.MADE(6, 5).hidden == (5,)

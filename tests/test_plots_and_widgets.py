@@ -174,3 +174,5 @@ def test_connectivity_explorer_rebuilds_the_network_from_its_controls(monkeypatc
     assert len(drawn) == 1 + 3 + 40 + 2
     with pytest.raises(ValueError, match="from 2 to 16"):
         widgets.connectivity_explorer(n=100)
+    with pytest.raises(ValueError, match="max_units must be an int from 1 to 24"):
+        widgets.connectivity_explorer(n=6, max_units=0)

@@ -167,7 +167,9 @@ def test_a_gpu_checkpoint_opens_on_a_cpu(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("make", [ar.FVSBN, lambda n: ar.NADE(n, hidden=5, block=4)])
+@pytest.mark.parametrize("make", [ar.FVSBN, lambda n: ar.NADE(n, hidden=5, block=4),
+                                  lambda n: ar.MADE(n, (7, 7), num_masks=3, natural_order=False,
+                                                    direct=True)])
 def test_the_whole_protocol_runs_on_a_gpu(tmp_path, make):
     model = make(6).to("cuda")
     grey = torch.rand(200, 6)
@@ -214,3 +216,17 @@ def test_seconds_per_call_warms_up_then_averages_the_repeats():
     assert 0.009 < seconds < 0.5
     with pytest.raises(ValueError, match="repeats must be a positive int"):
         ar.seconds_per_call(work, repeats=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_made_ensembles_and_autoencoders_run_on_a_gpu():
+    made = ar.MADE(6, (7,), num_masks=3, natural_order=False).to("cuda")
+    x = torch.bernoulli(torch.full((20, 6), 0.5))
+    ar.fit(made, x, x, epochs=1, progress=False, before_step=made.next_mask,
+           valid_loss=lambda b: -made.ensemble().log_prob(b))
+    ensemble = made.ensemble()
+    assert ensemble.log_prob(x).device.type == "cuda"
+    assert torch.equal(ensemble.sample(5, seed=0).cpu(), ensemble.sample(5, seed=0).cpu())
+    autoencoder = ar.Autoencoder(6, hidden=4).to("cuda")
+    assert autoencoder.reconstruction_error(x).device.type == "cuda"  # a CPU batch is moved
+    assert ar.dependency_matrix(made.logits, x[0].cuda()).shape == (6, 6)

@@ -48,7 +48,7 @@ class Autoencoder(nn.Module):
         (1 − x̂_i(x))^{1−x_i}. It looks like a negative log-likelihood, but x̂ was computed from
         x itself, so exp(−error) summed over all inputs is not 1."""
         logits = self(x)
-        return F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype),
+        return F.binary_cross_entropy_with_logits(logits, x.to(logits.device, logits.dtype),
                                                   reduction="none").sum(dim=1)
 
 
@@ -60,7 +60,8 @@ def dependency_matrix(outputs, x: torch.Tensor) -> torch.Tensor:
     x: (n,) the input at which to differentiate.
     Returns an (m, n) tensor. One batched pass: x is repeated m times and row i of the batch
     carries the gradient of output i, so it works for any differentiable function, including
-    custom autograd functions.
+    custom autograd functions. Parameters' ``.grad`` are left as they were; outputs that do not
+    depend on x at all give a matrix of zeros.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 1:
         raise ValueError(f"x must be one input, a tensor of shape (n,), got "
@@ -69,5 +70,7 @@ def dependency_matrix(outputs, x: torch.Tensor) -> torch.Tensor:
     m = outputs(x[None]).shape[1]
     rows = x.repeat(m, 1).requires_grad_(True)  # (m, n)
     out = outputs(rows)  # (m, m)
-    out.diagonal().sum().backward()  # row i receives ∂ out_i / ∂ x
-    return rows.grad  # (m, n)
+    if not out.requires_grad:
+        return torch.zeros_like(rows)
+    (grad,) = torch.autograd.grad(out.diagonal().sum(), rows, allow_unused=True)  # row i: ∂ out_i / ∂ x
+    return torch.zeros_like(rows) if grad is None else grad  # (m, n)

@@ -94,7 +94,7 @@ class MADE(BinaryAutoregressive):
     """MADE over n binary dimensions.
 
     n: the data dimension (784 for MNIST).
-    hidden: the size of each hidden layer, e.g. (500,) or (500, 500).
+    hidden: the size of each hidden layer, e.g. (500,) or (500, 500); an int is one layer.
     num_masks: how many connectivities (ordering and hidden degrees) the model holds; 1 is a
         single fixed autoregressive model, more allow connectivity-agnostic training.
     natural_order: True keeps the raster ordering 0, 1, ..., n-1 in every mask; False draws
@@ -111,10 +111,12 @@ class MADE(BinaryAutoregressive):
                  natural_order: bool = True, connected: bool = True, direct: bool = False,
                  seed: int = 0):
         super().__init__(n)
+        if isinstance(hidden, int) and not isinstance(hidden, bool):
+            hidden = (hidden,)  # one hidden layer
         hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
         if (not isinstance(hidden, tuple) or not hidden
                 or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
-            raise ValueError(f"hidden must be a non-empty tuple of positive ints, got {hidden!r}")
+            raise ValueError(f"hidden must be a positive int or a non-empty tuple of them, got {hidden!r}")
         if not isinstance(num_masks, int) or isinstance(num_masks, bool) or num_masks < 1:
             raise ValueError(f"num_masks must be a positive int, got {num_masks!r}")
         for name, value in (("natural_order", natural_order), ("connected", connected),
@@ -157,12 +159,14 @@ class MADE(BinaryAutoregressive):
         """Use connectivity k (0 ≤ k < num_masks) from now on."""
         k = self._mask_number(k)
         order, degrees = self.degrees(k)
+        # New mask tensors, not writes into the old ones: a graph that used the previous masks
+        # (an ensemble's earlier members) still needs them for its backward pass.
         for layer, mask in zip(self.layers, masks_from_degrees(order, degrees)):
-            layer.mask.copy_(mask)
+            layer.mask = mask.to(layer.weight.dtype)
         if self.skip is not None:
             m0 = input_degrees(order)
-            self.skip.mask.copy_(m0[:, None] > m0[None, :])  # (n, n): strictly earlier inputs
-        self.mask_index.fill_(k)
+            self.skip.mask = (m0[:, None] > m0[None, :]).to(self.skip.weight.dtype)  # strictly earlier
+        self.mask_index = torch.tensor(k, device=self.mask_index.device)
 
     def next_mask(self) -> None:
         """Move to the next connectivity, cyclically (call before each training step)."""
@@ -235,10 +239,14 @@ class MaskEnsemble(DensityModel):
         if not isinstance(made, MADE):
             raise TypeError(f"an ensemble is made of a MADE's masks, got {type(made).__name__}")
         super().__init__(made.n)
+        if not hasattr(masks, "__iter__"):
+            raise ValueError(f"masks must be an iterable of mask numbers, e.g. range(4), "
+                             f"got {masks!r}")
         masks = [made._mask_number(k) for k in masks]
         if not masks:
             raise ValueError("an ensemble needs at least one mask")
         self.made, self.masks = made, tuple(masks)
+        self.train(made.training)  # a new module would start in training mode; follow the MADE
 
     def config(self) -> dict:
         raise TypeError("an ensemble shares its MADE's weights: save the MADE and rebuild the "

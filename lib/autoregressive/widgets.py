@@ -243,6 +243,9 @@ def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) 
 
     if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 16:
         raise ValueError(f"n must be an int from 2 to 16 (a network small enough to draw), got {n!r}")
+    for name, value, most in (("max_layers", max_layers, 4), ("max_units", max_units, 24)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise ValueError(f"{name} must be an int from 1 to {most}, got {value!r}")
     seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
     natural = w.Checkbox(value=False, description="natural order", style=WIDE)
     connected = w.Checkbox(value=True, description="connected draw", style=WIDE)
