@@ -47,16 +47,7 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
     """Mean −log p(x) over the rows of ``data``, in nats and in bits per dimension."""
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty data set")
-    was_training = model.training
-    model.eval()
-    total = 0.0
-    try:
-        for start in range(0, len(data), batch_size):
-            batch = data[start:start + batch_size].to(model.device)
-            total -= model.log_prob(batch).double().sum().item()
-    finally:
-        model.train(was_training)
-    nats = total / len(data)
+    nats = _mean_loss(model, data, lambda batch: -model.log_prob(batch), batch_size)
     return Evaluation(nats, None if model.continuous else nats / (model.n * math.log(2)), len(data))
 
 
