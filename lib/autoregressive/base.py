@@ -32,12 +32,17 @@ from .layers import MaskedLinear
 # Input checks
 
 
-def check_binary(x: torch.Tensor, n: int, name: str = "x") -> None:
-    """Raise ``ValueError`` unless ``x`` is a (B, n) tensor of 0s and 1s."""
+def check_batch(x: torch.Tensor, n: int, name: str = "x") -> None:
+    """Raise ``TypeError`` unless ``x`` is a tensor, ``ValueError`` unless its shape is (B, n)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, {n}), got {type(x).__name__}")
     if x.dim() != 2 or x.shape[1] != n:
         raise ValueError(f"{name} must have shape (B, {n}), got {tuple(x.shape)}")
+
+
+def check_binary(x: torch.Tensor, n: int, name: str = "x") -> None:
+    """Raise ``ValueError`` unless ``x`` is a (B, n) tensor of 0s and 1s."""
+    check_batch(x, n, name)
     if torch.is_floating_point(x) and torch.isnan(x).any():
         raise ValueError(f"{name} contains NaN; expected binary values 0 and 1")
     if not ((x == 0) | (x == 1)).all():
@@ -46,10 +51,7 @@ def check_binary(x: torch.Tensor, n: int, name: str = "x") -> None:
 
 def check_categorical(x: torch.Tensor, n: int, levels: int, name: str = "x") -> None:
     """Raise ``ValueError`` unless ``x`` is a (B, n) integer tensor with values in 0..levels-1."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (B, {n}), got {type(x).__name__}")
-    if x.dim() != 2 or x.shape[1] != n:
-        raise ValueError(f"{name} must have shape (B, {n}), got {tuple(x.shape)}")
+    check_batch(x, n, name)
     if torch.is_floating_point(x) or torch.is_complex(x) or x.dtype == torch.bool:
         raise ValueError(f"{name} must be an integer tensor of categories 0..{levels - 1}, "
                          f"got dtype {x.dtype}")

@@ -189,10 +189,6 @@ class MADE(BinaryAutoregressive):
             raise ValueError(f"mask must be an int in 0..{self.num_masks - 1}, got {k!r}")
         return k
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.set_mask(int(self.mask_index))  # the masks follow the loaded degrees
-
     @property
     def order(self) -> torch.Tensor:
         """order[k] is the k-th dimension generated, under the mask in use."""

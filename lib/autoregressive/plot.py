@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .made import MADE, input_degrees
+
 MNIST_SHAPE = (28, 28)
 
 
@@ -122,8 +124,6 @@ def made_network(model, title: str | None = None) -> Figure:
     Right: which inputs each output can see through those connections, rows and columns in the
     data's index order. Meant for n up to about 12 and layers of up to about 16 units.
     """
-    from .made import MADE, input_degrees  # plot stays importable without the models
-
     if not isinstance(model, MADE):
         raise TypeError(f"made_network draws a MADE, got {type(model).__name__}")
     order, degrees = model.degrees()

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Autoregressive
+from .base import Autoregressive, check_batch
 
 LOG_STD_MIN, LOG_STD_MAX = -7.0, 7.0  # σ between about 0.001 and 1100
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -60,11 +60,7 @@ class RNADE(Autoregressive):
     # -- values ---------------------------------------------------------------------------------
 
     def _check(self, x: torch.Tensor, name: str = "x") -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor of shape (B, {self.n}), "
-                            f"got {type(x).__name__}")
-        if x.dim() != 2 or x.shape[1] != self.n:
-            raise ValueError(f"{name} must have shape (B, {self.n}), got {tuple(x.shape)}")
+        check_batch(x, self.n, name)
         if not torch.is_floating_point(x):
             raise ValueError(f"{name} must be a floating-point tensor of real values, got {x.dtype}")
         if not torch.isfinite(x.to(self.dtype)).all():

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .base import BinaryAutoregressive, DensityModel
 from .data import dynamic_binarize
+from .runtime import seconds_per_call
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,15 +229,9 @@ def training_speed(model: DensityModel, data: torch.Tensor, *, batch_size: int =
         loss.backward()
         optimizer.step()
 
-    step(data[:batch_size])
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for k in range(1, steps + 1):
-        step(data[k * batch_size:(k + 1) * batch_size])
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    batches = (data[k * batch_size:(k + 1) * batch_size] for k in range(steps + 1))
+    seconds = seconds_per_call(lambda: step(next(batches)), steps, model.device)  # after a warm-up step
+    return batch_size / seconds
 
 
 # ---------------------------------------------------------------------------------------------

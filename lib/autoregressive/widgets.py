@@ -22,6 +22,7 @@ from IPython.display import display
 from matplotlib.patches import Rectangle
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary
+from .made import MADE
 from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, made_network, probability_map
 from .train import training_speed
 
@@ -239,8 +240,6 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
 def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) -> w.Widget:
     """The masks of a small MADE: seed, ordering, number and size of hidden layers, and whether
     the degrees are drawn so that every output keeps an input (``connected``)."""
-    from .made import MADE
-
     if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 16:
         raise ValueError(f"n must be an int from 2 to 16 (a network small enough to draw), got {n!r}")
     for name, value, most in (("max_layers", max_layers, 4), ("max_units", max_units, 24)):
