@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from .base import BinaryAutoregressive, DensityModel
 from .data import dynamic_binarize
+from .progress import Progress
 from .runtime import seconds_per_call
 
 
@@ -136,12 +136,12 @@ def fit(
     best_state, waited = None, 0
     start = time.perf_counter()
     name = type(model).__name__
-    bar = tqdm(total=epochs, desc=name, unit="epoch", disable=not progress)
+    bar = Progress(epochs, name, enabled=progress)
     try:
         for epoch in range(epochs):
             history.train_nll.append(_train_epoch(model, train, optimizer, batch_size, generator,
                                                   dynamic_binarization, clip_grad, epoch,
-                                                  loss, before_step))
+                                                  loss, before_step, bar.step))
             history.examples_seen += len(train)
             history.valid_nll.append(_mean_loss(model, valid, valid_loss))
             if not math.isfinite(history.valid_nll[-1]):
@@ -152,16 +152,13 @@ def fit(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 waited += 1
-            bar.set_postfix(train=f"{history.train_nll[-1]:.2f}", valid=f"{history.valid_nll[-1]:.2f}")
-            bar.update(1)
+            bar.epoch(epoch + 1, train=history.train_nll[-1], valid=history.valid_nll[-1])
             if patience is not None and waited >= patience and epoch < epochs - 1:
                 history.stopped_early = True
-                bar.reset(total=epoch + 1)  # a finished bar, not a failed one
-                bar.update(epoch + 1)
-                bar.set_description(f"{name} (stopped early; best epoch {history.best_epoch + 1})")
                 break
     finally:
-        bar.close()
+        stop = "stopped early; " if history.stopped_early else ""
+        bar.finish(f"{stop}best epoch {history.best_epoch + 1}" if history.valid_nll else "")
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
@@ -183,7 +180,7 @@ def _mean_loss(model, data, loss, batch_size: int = 1000) -> float:
 
 
 def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binarization,
-                 clip_grad, epoch, loss, before_step) -> float:
+                 clip_grad, epoch, loss, before_step, on_step=None) -> float:
     """One pass over ``train`` in a random order; returns the mean training loss in nats."""
     model.train()
     order = torch.randperm(len(train), generator=generator, device=train.device)
@@ -206,6 +203,8 @@ def _train_epoch(model, train, optimizer, batch_size, generator, dynamic_binariz
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
         total += mean.item() * len(batch)
+        if on_step is not None:
+            on_step(min(first + batch_size, len(train)) / len(train))
     return total / len(train)
 
 
