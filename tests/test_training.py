@@ -230,3 +230,45 @@ def test_made_ensembles_and_autoencoders_run_on_a_gpu():
     autoencoder = ar.Autoencoder(6, hidden=4).to("cuda")
     assert autoencoder.reconstruction_error(x).device.type == "cuda"  # a CPU batch is moved
     assert ar.dependency_matrix(made.logits, x[0].cuda()).shape == (6, 6)
+
+
+@pytest.mark.parametrize("make", [lambda: ar.NADE(6, hidden=4),
+                                  lambda: ar.RNADE(6, components=2, hidden=4),
+                                  lambda: ar.MADE(6, (5,), num_masks=2)])
+def test_weight_decay_shrinks_the_weights_alone_by_a_fixed_factor(make):
+    # With a loss whose gradient is zero, what moves the parameters is the decay alone:
+    # each step multiplies the weight tensors by (1 − lr · decay) and leaves the biases be.
+    model = make()
+    data = torch.bernoulli(torch.full((40, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    before = {}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.add_(0.1 + 0.01 * torch.arange(p.numel()).reshape(p.shape))  # no zero entries
+            before[name] = p.detach().clone()
+    lr, decay, steps = 0.01, 0.5, 4
+    ar.fit(model, data, data, epochs=1, batch_size=10, lr=lr, weight_decay=decay,
+           loss=lambda batch: 0 * model.log_prob(batch), progress=False)
+    factor = (1 - lr * decay) ** steps
+    weights = {"W", "V", "weight"}
+    for name, p in model.named_parameters():
+        if name.rsplit(".", 1)[-1] in weights:
+            torch.testing.assert_close(p, before[name] * factor, rtol=1e-6, atol=0)
+        else:  # biases, whatever their shape (RNADE's b is (n, 3, K))
+            assert torch.equal(p, before[name]), f"{name} was decayed"
+
+
+def test_weight_decay_off_is_plain_adam():
+    train, valid = toy_data(200, 0), toy_data(100, 1)
+    model, copy = ar.FVSBN(6), ar.FVSBN(6)
+    ar.fit(model, train, valid, epochs=2, lr=0.05, progress=False, patience=None)
+    optimizer = torch.optim.Adam(copy.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        order = torch.randperm(len(train), generator=generator)
+        for first in range(0, len(train), 100):
+            loss = -copy.log_prob(train[order[first:first + 100]]).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for a, b in zip(model.parameters(), copy.parameters()):
+        assert torch.equal(a, b)

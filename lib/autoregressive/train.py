@@ -97,6 +97,13 @@ def fit(
     epochs: the most passes over ``train``.
     patience: stop after this many epochs without a better validation NLL (None: never stop);
         either way the weights of the best epoch are restored at the end.
+    weight_decay: an L2 penalty on the weights, decoupled from the gradient (AdamW,
+        Loshchilov & Hutter 2019): every step multiplies each weight tensor by
+        (1 − lr · weight_decay) before Adam's update. Weight tensors are the parameters of two
+        or more dimensions other than biases (named ``bias``, ``b`` or ``c``); biases and
+        other one-dimensional parameters are never decayed. A weight that a mask hides only
+        shrinks by that factor (Adam's own ``weight_decay`` would add the penalty to the
+        gradient, where Adam's normalisation turns it into a full step of size lr).
     clip_grad: if set, the largest gradient norm allowed (gradients are rescaled above it).
     seed: fixes the batch order (and the dynamic binarization).
     loss: batch (B, n) -> (B,) per-example losses in nats to minimise instead of −log p(x),
@@ -131,7 +138,7 @@ def fit(
     device = next(model.parameters()).device
     train = train.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = _optimizer(model, lr, weight_decay)
     history = History()
     best_state, waited = None, 0
     start = time.perf_counter()
@@ -163,6 +170,19 @@ def fit(
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+BIAS_NAMES = ("bias", "b", "c")  # the parameter names of biases in the library's models
+
+
+def _optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """Adam with decoupled weight decay on the weight tensors only (see ``fit``)."""
+    decayed, kept = [], []
+    for name, parameter in model.named_parameters():
+        is_bias = name.rsplit(".", 1)[-1] in BIAS_NAMES or parameter.dim() < 2
+        (kept if is_bias else decayed).append(parameter)
+    return torch.optim.AdamW([{"params": decayed, "weight_decay": weight_decay},
+                              {"params": kept, "weight_decay": 0.0}], lr=lr)
 
 
 @torch.no_grad()
