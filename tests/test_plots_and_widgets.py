@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import ipywidgets as w
 import torch
 
 import autoregressive as ar
@@ -40,59 +41,127 @@ def test_plots_refuse_images_of_the_wrong_size():
         plot.probability_map(torch.rand(2, 784))
 
 
-def spy_on_sampling(model, monkeypatch):
+def test_plots_refuse_an_empty_batch():
+    with pytest.raises(ValueError, match="no images"):
+        plot.image_grid(torch.zeros(0, 784))
+
+
+def test_training_curves_mark_the_restored_epoch():
+    history = ar.History(train_nll=[9.0, 7.0, 6.0], valid_nll=[8.0, 7.5, 7.7], best_epoch=1)
+    ax = plot.training_curves({"a": history, "b": history}).axes[0]
+    assert len(ax.lines) == 6  # train, validation and the restored epoch, per run
+    dot = ax.lines[2]
+    assert list(dot.get_xdata()) == [2] and list(dot.get_ydata()) == [7.5]
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plot.training_curves(ar.History())
+
+
+def test_cost_curves_report_the_growth_rate():
+    sizes = [10, 20, 40, 80]
+    ax = plot.cost_curves(sizes, {"square": [s**2 for s in sizes],
+                                  "linear": [3 * s for s in sizes]}).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["square (slope 2.0)", "linear (slope 1.0)"]
+    with pytest.raises(ValueError, match="one positive cost per size"):
+        plot.cost_curves(sizes, {"bad": [1, 2]})
+
+
+def test_completion_rows_keep_the_top_rows(model):
+    images = torch.bernoulli(torch.full((2, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    fig = plot.completion_rows(model, images, rows_kept=1, completions=3, shape=SHAPE)
+    axes = np.array(fig.axes).reshape(2, 5)
+    for k in range(2):
+        for ax in axes[k, 2:]:  # every completion keeps the observed top row
+            assert np.array_equal(ax.images[0].get_array()[0], images[k, :3].numpy())
+    with pytest.raises(ValueError, match="1 to 8 images"):
+        plot.completion_rows(model, torch.zeros(9, 6), shape=SHAPE)
+
+
+def test_seconds_over_sizes_times_each_size():
     calls = []
-    sample = model.sample
-
-    def recording(*args, **kwargs):
-        out = sample(*args, **kwargs)
-        calls.append((args, kwargs, out))
-        return out
-
-    monkeypatch.setattr(model, "sample", recording)
-    return calls
+    seconds = ar.seconds_over_sizes(lambda n: lambda: calls.append(n), [1, 2], repeats=2)
+    assert len(seconds) == 2 and calls == [1, 1, 1, 2, 2, 2]  # a warm-up, then 2 repeats
 
 
-def test_sampler_draws_with_its_controls(model, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
-    calls = spy_on_sampling(model, monkeypatch)
-    box = widgets.sampler(model, SHAPE, max_samples=8)
-    seed, temperature = box.children[0].children
-    number, button = box.children[1].children
-    assert len(drawn) == 1  # the first picture is drawn at once
-    seed.value = 5
-    button.click()  # the next seed
-    temperature.value, number.value = 0.5, 3
-    assert len(drawn) == 5
-    args, kwargs, out = calls[-1]
-    assert args == (3,) and kwargs == {"seed": 6, "temperature": 0.5} and out.shape == (3, 6)
-    assert [c[1]["seed"] for c in calls] == [0, 5, 6, 6, 6]
+# -- widgets: every picture precomputed, each control linked to its pictures in the browser ----
 
 
-def test_conditional_explorer_redraws(model, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
-    explorer = widgets.conditional_explorer(model, torch.tensor([1.0, 0, 1, 1, 0, 0]), SHAPE)
-    explorer.children[0].value = 5
-    assert len(drawn) == 2 and "x_6" in drawn[-1]._suptitle.get_text()
+def links_from(box, control):
+    """The browser-side links that carry ``control``'s index to stacks of pictures."""
+    return [link for link in box.children[-1].links if link.source == (control, "index")]
 
 
-def test_completion_keeps_the_chosen_rows_of_the_chosen_image(model, monkeypatch):
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
-    calls = spy_on_sampling(model, monkeypatch)
+def shown(box, controls):
+    """What the browser shows: each link copies its control's index into its stack."""
+    for control in controls:
+        for link in links_from(box, control):
+            assert link.target[1] == "selected_index"
+            link.target[0].selected_index = control.index
+    view = box.children[-1]
+    while isinstance(view, w.Stack):
+        view = view.children[view.selected_index]
+    if isinstance(view, w.VBox):  # a caption above the picture
+        return view.children[-1].value, view.children[0].value
+    return view.value, None
+
+
+def picture(model, x, ncols):
+    return widgets._pixels_png(plot.tile(widgets._grey(model, x), SHAPE, ncols), scale=3)
+
+
+def test_sampler_links_every_temperature_and_seed_to_its_samples(model):
+    box = widgets.sampler(model, SHAPE, seeds=(3, 5), temperatures=(0.5, 1.0), num=4)
+    temperature, seed = box.children[0], box.children[1]
+    assert temperature.value == "1.0" and seed.value == "3"
+    assert len(links_from(box, temperature)) == 1 and len(links_from(box, seed)) == 2
+    for t_index, t in enumerate((0.5, 1.0)):
+        for s_index, s in enumerate((3, 5)):
+            temperature.index, seed.index = t_index, s_index
+            expected = picture(model, model.sample(4, seed=s, temperature=t), ncols=2)
+            assert shown(box, [temperature, seed])[0] == expected
+    bundle = box._repr_mimebundle_()
+    assert bundle["image/png"] and "temperature 1.0" in bundle["text/plain"]
+    assert "VBox" not in bundle["text/plain"]  # a caption, not a repr, for GitHub
+
+
+def test_sampler_chooses_among_several_models_in_grey():
+    model = randomize(ar.SoftmaxNADE(6, 4, hidden=3), seed=1)
+    other = randomize(ar.SoftmaxNADE(6, 2, hidden=3), seed=2)
+    box = widgets.sampler({4: model, 2: other}, SHAPE, label="K", seeds=(0,), temperatures=(1.0,))
+    choice, temperature, seed = box.children[:3]
+    choice.index = 1
+    expected = picture(other, other.sample(16, seed=0), ncols=4)
+    assert shown(box, [choice, temperature, seed])[0] == expected
+    assert widgets._grey(model, torch.tensor([[3]])).item() == 1.0  # K - 1 is white
+
+
+def test_conditional_explorer_steps_along_the_order(model):
+    image = torch.tensor([1.0, 0, 1, 1, 0, 0])
+    box = widgets.conditional_explorer(model, image, SHAPE, steps=6)
+    step = box.children[0]
+    step.index = len(step.options) - 1
+    _, caption = shown(box, [step])
+    p = model.conditionals(image[None])[0, 5].item()
+    assert f"pixel 6 " in caption and f"{p:.3f}" in caption
+    with pytest.raises(ValueError, match="steps must be an int"):
+        widgets.conditional_explorer(model, image, SHAPE, steps=1000)
+
+
+def test_completion_links_the_chosen_image_and_rows(model):
     images = torch.bernoulli(torch.full((4, 6), 0.5), generator=torch.Generator().manual_seed(0))
-    box = widgets.completion(model, images, SHAPE, completions=3)
-    index, rows, seed = box.children[0].children
-    rows.value, index.value, seed.value = 2, 3, 9
-    rows.value = 1
-    assert len(drawn) == 5
-    _, kwargs, out = calls[-1]
-    assert kwargs["seed"] == 9 and out.shape == (3, 6)
-    kept = kwargs["mask"]
-    assert kept.tolist() == [True, True, True, False, False, False]  # one row of width 3
-    assert torch.equal(out[:, :3], images[3, :3].expand(3, 3))
+    box = widgets.completion(model, images, SHAPE, rows=(1, 2), completions=3, seed=9)
+    image, rows = box.children[0], box.children[1]
+    image.index, rows.index = 3, 0
+    keep = torch.tensor([True, True, True, False, False, False])  # one row of width 3
+    filled = model.sample(x=images.repeat_interleave(3, dim=0), mask=keep, seed=9)[9:12]
+    shown_part = images[3:4].clone()
+    shown_part[0, ~keep] = 0.5
+    row = torch.cat([images[3:4], shown_part, filled])
+    expected = widgets._pixels_png(plot.tile(row, SHAPE, ncols=5, pad=2), scale=3)
+    assert shown(box, [image, rows])[0] == expected
+    assert torch.equal(filled[:, :3], images[3, :3].expand(3, 3))
+    with pytest.raises(ValueError, match="1 to 8 images"):
+        widgets.completion(model, torch.zeros(100, 6), SHAPE)
 
 
 def test_widgets_refuse_what_they_cannot_draw(model):
@@ -106,38 +175,22 @@ def test_widgets_refuse_what_they_cannot_draw(model):
         widgets.conditional_explorer(ar.SoftmaxNADE(6, 3), torch.zeros(6), SHAPE)
     with pytest.raises(ValueError, match="binary"):
         widgets.conditional_explorer(model, torch.full((6,), 0.5), SHAPE)
+    with pytest.raises(ValueError, match="temperatures must hold numbers"):
+        widgets.sampler(model, SHAPE, temperatures=(0.0, 1.0))
+    with pytest.raises(ValueError, match="seeds must not repeat"):
+        widgets.sampler(model, SHAPE, seeds=(1, 1))
 
 
-def test_size_explorer_counts_each_size_and_measures_the_chosen_one(monkeypatch):
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
+def test_size_explorer_measures_every_size_in_advance():
     data = torch.bernoulli(torch.full((30, 6), 0.5), generator=torch.Generator().manual_seed(0))
     box = widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [2, 4, 8], data,
                                 reference=ar.FVSBN(6), batch_size=10)
     slider = box.children[0]
-    assert slider.value == 4 and len(drawn) == 1
-    assert "58 parameters at 4" in drawn[0].axes[0].get_title()  # 2·6·4 + 6 + 4
-    slider.value = 8
-    assert "110 parameters at 8" in drawn[1].axes[0].get_title()
-    assert "examples/s at 8 (measured)" in drawn[1].axes[1].get_title()
-    assert len(drawn[1].axes[1].lines[0].get_xdata()) == 2  # sizes 4 and 8 measured so far
+    assert slider.value == "4" and len(links_from(box, slider)) == 1
+    pictures = [leaf.value for leaf in box.children[1].children]
+    assert len(set(pictures)) == 3  # one picture per size
     with pytest.raises(ValueError, match="increasing"):
         widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [4, 2], data)
-
-
-def test_sampler_and_completion_draw_categorical_models_in_grey(monkeypatch):
-    drawn = []
-    monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
-    model = randomize(ar.SoftmaxNADE(6, 4, hidden=3), seed=1)
-    other = randomize(ar.SoftmaxNADE(6, 2, hidden=3), seed=2)
-    box = widgets.sampler({4: model, 2: other}, SHAPE, label="K")
-    box.children[0].value = 2
-    assert "K 2" in drawn[-1].axes[0].get_title()
-    images = torch.randint(0, 4, (3, 6), generator=torch.Generator().manual_seed(0))
-    widgets.completion(model, images, SHAPE)
-    assert len(drawn) == 3
-    grey = drawn[0].axes[0].images[0].get_array()
-    assert grey.min() >= 0 and grey.max() <= 1
 
 
 def test_made_network_draws_every_kept_connection_and_the_connectivity():
@@ -155,13 +208,14 @@ def test_connectivity_explorer_rebuilds_the_network_from_its_controls(monkeypatc
     drawn = []
     monkeypatch.setattr(widgets, "_show", lambda output, fig: drawn.append(fig))
     box = widgets.connectivity_explorer(n=6)
-    seed, layers, units = box.children[0].children
-    natural, connected, direct = box.children[1].children
+    notice, seed, layers, units = box.children[:4]
+    natural, connected, direct = box.children[4].children
+    assert "Needs a running Python kernel" in notice.value
     assert len(drawn) == 1 and len(drawn[0].axes[0].get_yticklabels()) == 4  # 2 hidden layers
     layers.value, units.value = 1, 2
     assert len(drawn[-1].axes[0].get_yticklabels()) == 3
     natural.value = True
-    assert "ordering x1, x2, x3, x4, x5, x6" in drawn[-1].texts[0].get_text()
+    assert "ordering $x_{1}$, $x_{2}$, $x_{3}$, $x_{4}$" in drawn[-1].texts[0].get_text()
     connected.value = False
     found = False
     for s in range(40):  # two units over degrees 1..5: the plain draw loses outputs

@@ -27,7 +27,8 @@ from .made import MADE, MaskEnsemble
 from .nade import NADE
 from .rnade import RNADE
 from .softmax_nade import SoftmaxNADE
-from .runtime import budget, device, quick_mode, seconds_per_call, seed_everything
+from .runtime import (budget, device, quick_mode, seconds_over_sizes, seconds_per_call,
+                      seed_everything)
 from .train import Evaluation, History, evaluate, fit, load, save, training_speed
 
 __version__ = "0.1.0"
@@ -37,5 +38,5 @@ __all__ = [
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MADE", "MaskEnsemble", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "dependency_matrix", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
-    "quick_mode", "save", "seconds_per_call", "seed_everything", "training_speed",
+    "quick_mode", "save", "seconds_over_sizes", "seconds_per_call", "seed_everything", "training_speed",
 ]

@@ -1,4 +1,5 @@
-"""Pictures shared by the chapters: grids of images and per-pixel probability maps.
+"""Pictures shared by the chapters: grids of images, per-pixel probability maps, training
+curves, completions, and costs against a growing size.
 
 Every function returns a :class:`BookFigure`, a matplotlib figure that is not registered with
 pyplot: as the last expression of a notebook cell it is shown once (as a PNG), and it can be
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure
 from .made import MADE, input_degrees
 
 MNIST_SHAPE = (28, 28)
+FONT = 12  # points: text at least as large as the page's body text at the figures' sizes
 
 
 class BookFigure(Figure):
@@ -37,6 +39,8 @@ def _as_images(images, shape: tuple[int, int]) -> np.ndarray:
     if array.ndim != 2 or array.shape[1] != height * width:
         raise ValueError(f"images must have shape (B, {height * width}) for shape {shape}, "
                          f"got {array.shape}")
+    if len(array) == 0:
+        raise ValueError("there are no images to draw (an empty batch)")
     return array.reshape(-1, height, width).astype(np.float64)
 
 
@@ -64,7 +68,7 @@ def image_grid(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None =
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -84,7 +88,7 @@ def image_rows(rows: dict[str, object], shape: tuple[int, int] = MNIST_SHAPE,
                 ax.imshow(array[c], cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
             else:
                 ax.set_axis_off()
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -109,7 +113,7 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks([]), ax.set_yticks([])
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=FONT)
     if fig is not None:
         fig.tight_layout()
         return fig
@@ -150,23 +154,122 @@ def made_network(model, title: str | None = None) -> Figure:
         colour = {"input": "white", "hidden": "lightgrey", "output": "white"}[kind]
         net.scatter(x, np.full(len(x), l), s=320, c=colour, edgecolors="black", zorder=3)
         for xi, degree in zip(x, layer.tolist()):
-            net.text(xi, l, str(degree), ha="center", va="center", fontsize=8, zorder=4)
+            net.text(xi, l, str(degree), ha="center", va="center", fontsize=FONT - 1, zorder=4)
     for d, xi in enumerate(xs(model.n)):
-        net.text(xi, -0.45, f"x{d + 1}", ha="center", va="center", fontsize=8)
-        net.text(xi, len(layers) - 1 + 0.45, f"p(x{d + 1}|·)", ha="center", va="center", fontsize=7)
+        net.text(xi, -0.5, f"$x_{{{d + 1}}}$", ha="center", va="center", fontsize=FONT)
+        net.text(xi, len(layers) - 1 + 0.5, f"$\\hat{{x}}_{{{d + 1}}}$", ha="center",
+                 va="center", fontsize=FONT)
     net.set_yticks(range(len(layers)),
-                   ["inputs"] + [f"hidden {l + 1}" for l in range(len(degrees))] + ["outputs"])
+                   ["inputs"] + [f"hidden {l + 1}" for l in range(len(degrees))] + ["outputs"],
+                   fontsize=FONT)
     net.set_xticks([])
     net.set_ylim(-0.8, len(layers) - 0.2)
-    net.set_title("units labelled with their degrees")
+    net.set_title("units labelled with their degrees", fontsize=FONT)
     for side in ("top", "right", "bottom"):
         net.spines[side].set_visible(False)
     sees = model.connectivity().cpu().numpy()
     conn.imshow(sees, cmap="Greys", vmin=0, vmax=1.6)
-    conn.set_xticks(range(model.n), [f"x{j + 1}" for j in range(model.n)], fontsize=7)
-    conn.set_yticks(range(model.n), [f"p(x{d + 1}|·)" for d in range(model.n)], fontsize=7)
-    conn.set_title("which inputs each output sees")
+    conn.set_xticks(range(model.n), [f"$x_{{{j + 1}}}$" for j in range(model.n)], fontsize=FONT)
+    conn.set_yticks(range(model.n), [f"$\\hat{{x}}_{{{d + 1}}}$" for d in range(model.n)],
+                    fontsize=FONT)
+    conn.set_title("which inputs each output sees", fontsize=FONT)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Training, completion and cost: pictures several chapters draw
+
+
+def training_curves(history, *, title: str | None = None) -> Figure:
+    """Training and validation NLL per epoch (counted from 1), the restored epoch marked.
+
+    history: a :class:`~autoregressive.train.History`, or a dict {label: History} to compare runs.
+    """
+    runs = history if isinstance(history, dict) else {"": history}
+    if not runs or any(not getattr(h, "valid_nll", None) for h in runs.values()):
+        raise ValueError("training_curves needs histories with at least one epoch")
+    fig = BookFigure(figsize=(6.4, 3.8))
+    ax = fig.add_subplot()
+    colours = matplotlib.colormaps["tab10"].colors
+    for k, (label, run) in enumerate(runs.items()):
+        epochs = np.arange(1, len(run.valid_nll) + 1)
+        name = f"{label}: " if label else ""
+        ax.plot(epochs, run.train_nll, "--", color=colours[k], label=f"{name}train")
+        ax.plot(epochs, run.valid_nll, "-", color=colours[k], label=f"{name}validation")
+        best = run.best_epoch + 1
+        ax.plot([best], [run.valid_nll[run.best_epoch]], "o", color=colours[k], markersize=7)
+    values = np.concatenate([np.r_[h.train_nll, h.valid_nll] for h in runs.values()])
+    low, high = values.min(), np.percentile(values, 95)  # a first epoch far above the rest
+    ax.set_ylim(low - 0.05 * (high - low + 1), high + 0.15 * (high - low + 1))  # is cut off
+    ax.set_xlabel("epoch", fontsize=FONT), ax.set_ylabel("NLL (nats)", fontsize=FONT)
+    ax.tick_params(labelsize=FONT - 1)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=FONT - 1, title="dot: weights kept", title_fontsize=FONT - 2)
+    if title:
+        ax.set_title(title, fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5, seed: int = 0,
+                    shape: tuple[int, int] = MNIST_SHAPE) -> Figure:
+    """For each image: the original, its top ``rows_kept`` rows (the rest grey), and
+    ``completions`` samples of the rest drawn by ``model`` given those rows.
+
+    images: (B, n) values in the model's support, B from 1 to 8.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 2:
+        raise ValueError("images must be a (B, n) tensor")
+    if not 1 <= len(images) <= 8:
+        raise ValueError(f"completion_rows draws 1 to 8 images, got {len(images)}")
+    if not isinstance(rows_kept, int) or not 0 <= rows_kept <= shape[0]:
+        raise ValueError(f"rows_kept must be an int from 0 to {shape[0]}, got {rows_kept!r}")
+    if not isinstance(completions, int) or not 1 <= completions <= 12:
+        raise ValueError(f"completions must be an int from 1 to 12, got {completions!r}")
+    keep = torch.zeros(model.n, dtype=torch.bool)
+    keep[: rows_kept * shape[1]] = True
+    filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)
+    levels = getattr(model, "levels", 2) - 1
+    rows = {}
+    for k, original in enumerate(images.cpu().float() / levels):
+        shown = original.clone()
+        shown[~keep] = 0.5
+        drawn = filled[k * completions:(k + 1) * completions].cpu().float() / levels
+        rows[f"image {k + 1}"] = torch.cat([original[None], shown[None], drawn])
+    fig = image_rows(rows, shape)
+    fig.suptitle(f"original, its top {rows_kept} rows, {completions} completions",
+                 fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "seconds",
+                title: str | None = None) -> Figure:
+    """Costs against a growing size on log-log axes, each with its fitted slope.
+
+    results: {label: costs at ``sizes``} (seconds, or operation counts). A slope of 2 in the
+    legend means the cost grows like size²; the gap between two curves that grows with the size
+    is the asymptotic gap.
+    """
+    sizes = np.asarray(list(sizes), dtype=float)
+    if len(sizes) < 2 or (sizes <= 0).any():
+        raise ValueError("cost_curves needs at least two positive sizes")
+    fig = BookFigure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    for label, costs in results.items():
+        costs = np.asarray(list(costs), dtype=float)
+        if costs.shape != sizes.shape or (costs <= 0).any():
+            raise ValueError(f"{label}: need one positive cost per size")
+        slope = np.polyfit(np.log(sizes), np.log(costs), 1)[0]
+        ax.loglog(sizes, costs, "o-", label=f"{label} (slope {slope:.1f})")
+    ax.set_xlabel(xlabel, fontsize=FONT), ax.set_ylabel(ylabel, fontsize=FONT)
+    ax.tick_params(labelsize=FONT - 1)
+    ax.legend(fontsize=FONT - 1)
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=FONT)
     fig.tight_layout()
     return fig

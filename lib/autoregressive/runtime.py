@@ -84,3 +84,17 @@ def seconds_per_call(fn, repeats: int = 1, device: torch.device | str | None = N
     if cuda:
         torch.cuda.synchronize(device)
     return (time.perf_counter() - start) / repeats
+
+
+def seconds_over_sizes(make, sizes, repeats: int = 3,
+                       device: torch.device | str | None = None) -> list[float]:
+    """Seconds per call at each size, for costs that grow with a size (e.g. the dimension n).
+
+    make(size) returns a zero-argument callable doing the work at that size; each is timed by
+    :func:`seconds_per_call` (one warm-up call, then ``repeats`` calls). Time a batch of work
+    per call, so that the growth of the arithmetic, not per-call overhead, is what is measured.
+    """
+    sizes = list(sizes)
+    if not sizes:
+        raise ValueError("sizes must hold at least one size")
+    return [seconds_per_call(make(size), repeats, device) for size in sizes]

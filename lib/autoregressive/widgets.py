@@ -1,37 +1,128 @@
 """Interactive widgets, written once against the model protocol and reused by every chapter.
 
-- :func:`sampler`: draw samples with a seed, a temperature and a number of samples;
-- :func:`conditional_explorer`: slide over the pixels of an image and read the learnt
-  conditional p(x_i = 1 | x_<i) at each one;
-- :func:`completion`: keep the top rows of a test image and let the model draw the rest;
-- :func:`size_explorer`: slide over a model's size and see its parameter count and its
-  measured training speed;
-- :func:`connectivity_explorer`: choose the ordering seed and layer sizes of a small MADE and
-  see its masked network and which inputs each output can see.
+- :func:`sampler`: samples at a choice of temperatures and seeds (and models);
+- :func:`conditional_explorer`: step along the order of one image and read the learnt
+  conditional p(x_i = 1 | x_<i) at each step;
+- :func:`completion`: keep the top rows of a chosen image and see the model draw the rest;
+- :func:`size_explorer`: a model's parameter count and measured training speed by size;
+- :func:`connectivity_explorer`: the masks of a small MADE, drawn afresh for any settings.
 
-Each returns an ``ipywidgets`` box that draws its first picture immediately, so a page built
-from the notebook shows it; the controls respond when a Python kernel runs (Jupyter, Colab).
+The first four offer finite choices, so every picture is computed when the widget is built and
+each control is linked to its pictures in the browser (``jsdlink`` to a ``Stack`` of images):
+they respond on the static website exactly as in Jupyter or Colab, with no Python behind them.
+The connectivity explorer draws through a live kernel and says so on the page. Every widget
+also carries a static picture (its first frame) and a one-line caption, which is what GitHub
+and other viewers without widgets show instead.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import itertools
+import math
+
 import ipywidgets as w
+import matplotlib
 import numpy as np
 import torch
 from IPython.display import display
-from matplotlib.patches import Rectangle
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary
 from .made import MADE
-from .plot import MNIST_SHAPE, BookFigure, image_grid, image_rows, made_network, probability_map
+from .plot import FONT, MNIST_SHAPE, BookFigure, made_network, tile
 from .train import training_speed
+
+WIDE = {"description_width": "initial"}  # labels at their full width
+FULL = w.Layout(width="100%", max_width="34em")  # controls as wide as the page allows
+TEMPERATURES = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames: pictures computed in advance, chosen in the browser
+
+
+class BookWidget(w.VBox):
+    """A box of controls and pictures that also carries a static picture and a caption.
+
+    Viewers that draw widgets (the website, Jupyter, Colab) show the widget; viewers that do not
+    (GitHub, nbviewer) show ``picture`` (PNG bytes) and ``caption`` instead of a repr.
+    """
+
+    def __init__(self, children, picture: bytes, caption: str, **kwargs):
+        super().__init__(children, **kwargs)
+        self._picture, self._caption = picture, caption
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        data["image/png"] = base64.b64encode(self._picture).decode("ascii")
+        data["text/plain"] = self._caption
+        return data
+
+
+def _show(output: w.Output, fig: BookFigure) -> None:
+    with output:
+        output.clear_output(wait=True)
+        display(fig)
+
+
+def _figure_png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _pixels_png(canvas: np.ndarray, scale: int, cmap: str | None = "gray") -> bytes:
+    """An image array (values in [0, 1], or RGB) as a PNG, each pixel a scale × scale block, so
+    that it stays sharp at any zoom without the browser smoothing it."""
+    big = np.kron(canvas, np.ones((scale, scale))) if canvas.ndim == 2 else \
+        canvas.repeat(scale, axis=0).repeat(scale, axis=1)
+    buffer = io.BytesIO()
+    matplotlib.image.imsave(buffer, big, cmap=cmap, vmin=0, vmax=1, format="png")
+    return buffer.getvalue()
+
+
+def _image(png: bytes) -> w.Image:
+    return w.Image(value=png, format="png",
+                   layout=w.Layout(max_width="100%", height="auto", object_fit="contain"))
+
+
+def _linked(controls: list, leaf) -> w.Widget:
+    """Nested stacks of pre-built leaves, one level per control, each level's selection linked
+    in the browser to its control's ``index``. leaf(indices) builds the widget shown for one
+    choice of every control. The links are kept in the stack's ``links`` attribute."""
+    links = []
+
+    def level(depth: int, chosen: tuple) -> w.Widget:
+        if depth == len(controls):
+            return leaf(chosen)
+        control = controls[depth]
+        stack = w.Stack([level(depth + 1, chosen + (k,)) for k in range(len(control.options))],
+                        selected_index=control.index)
+        links.append(w.jsdlink((control, "index"), (stack, "selected_index")))
+        return stack
+
+    view = level(0, ())
+    view.links = links  # for inspection: which control drives which stack
+    return view
+
+
+def _choice(description: str, values, value=None, slider: bool = True) -> w.Widget:
+    """A slider (or, for a few values, buttons) over ``values``, starting at ``value``."""
+    labels = [str(v) for v in values]
+    index = labels.index(str(value)) if value is not None else 0
+    if slider:
+        return w.SelectionSlider(options=labels, index=index, description=description,
+                                 continuous_update=True, style=WIDE, layout=FULL)
+    return w.ToggleButtons(options=labels, index=index, description=description, layout=FULL,
+                           style={"description_width": "initial", "button_width": "3.2em"})
 
 
 def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
     kind = BinaryAutoregressive if binary else Autoregressive
     if not isinstance(model, kind) or model.continuous:
-        raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive model, "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive "
+                        f"model, got {type(model).__name__}")
     if shape[0] * shape[1] != model.n:
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
 
@@ -42,24 +133,31 @@ def _grey(model: Autoregressive, x: torch.Tensor) -> torch.Tensor:
     return x.detach().cpu().float() / (levels - 1)
 
 
-WIDE = {"description_width": "initial"}  # labels at their full width
-
-
-def _show(output: w.Output, fig: BookFigure) -> None:
-    with output:
-        output.clear_output(wait=True)
-        display(fig)
+def _check_values(name: str, values, low: float, high: float, integer: bool = False) -> list:
+    values = list(values)
+    if not values or len(values) > 48:
+        raise ValueError(f"{name} must hold 1 to 48 values, got {len(values)}")
+    for v in values:
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if isinstance(v, bool) or not ok or not low <= v <= high:
+            raise ValueError(f"{name} must hold {'ints' if integer else 'numbers'} from {low} "
+                             f"to {high}, got {v!r}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat a value, got {values!r}")
+    return values
 
 
 # ---------------------------------------------------------------------------------------------
 # Sampling
 
 
-def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE,
-            max_samples: int = 64, label: str = "model") -> w.Widget:
-    """Seed, temperature and number of samples; each change redraws, the button takes the next seed.
+def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE, *,
+            seeds=(0, 1, 2, 3), temperatures=TEMPERATURES, num: int = 16,
+            label: str = "model") -> w.Widget:
+    """Samples at every temperature and seed offered (and for every model of a dict).
 
     model: one model, or a dict {name: model} with a slider (described by ``label``) to choose.
+    seeds, temperatures: the choices offered; num: samples per picture (1 to 64).
     """
     several = isinstance(model, dict)
     models = model if several else {"": model}
@@ -67,33 +165,29 @@ def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE,
         raise ValueError("sampler needs at least one model")
     for each in models.values():
         _check_image_model(each, shape)
-    choice = w.SelectionSlider(options=[(str(k), k) for k in models], description=label,
-                               style=WIDE, continuous_update=False)
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
-    temperature = w.FloatSlider(value=1.0, min=0.2, max=2.0, step=0.05, description="temperature",
-                                continuous_update=False, style=WIDE)
-    number = w.IntSlider(value=min(16, max_samples), min=1, max=max_samples, description="samples",
-                         continuous_update=False, style=WIDE)
-    button = w.Button(description="Sample", button_style="primary", icon="random")
-    output = w.Output()
+    seeds = _check_values("seeds", seeds, 0, 2**31 - 1, integer=True)
+    temperatures = _check_values("temperatures", temperatures, 1e-3, 100.0)
+    if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 64:
+        raise ValueError(f"num must be an int from 1 to 64, got {num!r}")
+    ncols = math.ceil(math.sqrt(num))
+    pictures = {}
+    for (name, chosen), t in itertools.product(models.items(), temperatures):
+        for s in seeds:
+            drawn = _grey(chosen, chosen.sample(num, seed=s, temperature=t))
+            pictures[name, t, s] = _pixels_png(tile(drawn, shape, ncols), scale=3)
+    start = 1.0 if 1.0 in temperatures else temperatures[0]
+    controls = ([_choice(label, list(models))] if several else []) + [
+        _choice("temperature", temperatures, start), _choice("seed", seeds, slider=False)]
 
-    def draw(_=None):
-        chosen = models[choice.value]
-        x = chosen.sample(number.value, seed=seed.value, temperature=temperature.value)
-        title = f"seed {seed.value}, temperature {temperature.value:.2f}"
-        if several:
-            title = f"{label} {choice.value}: {title}"
-        _show(output, image_grid(_grey(chosen, x), shape, title=title))
+    def leaf(k):
+        name = list(models)[k[0]] if several else ""
+        return _image(pictures[name, temperatures[k[-2]], seeds[k[-1]]])
 
-    def draw_next(_):
-        seed.value += 1  # a fresh seed each press; the observer draws
-
-    for control in (choice, seed, temperature, number):
-        control.observe(draw, names="value")
-    button.on_click(draw_next)
-    draw()
-    rows = [w.HBox([seed, temperature]), w.HBox([number, button]), output]
-    return w.VBox(([choice] if several else []) + rows)
+    first = next(iter(models))
+    caption = (f"Samples at temperature {start} (seed {seeds[0]}); the widget offers "
+               f"temperatures {temperatures[0]} to {temperatures[-1]} and {len(seeds)} seeds.")
+    return BookWidget(controls + [_linked(controls, leaf)], pictures[first, start, seeds[0]],
+                      caption)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,86 +195,86 @@ def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE,
 
 
 def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
-                         shape: tuple[int, int] = MNIST_SHAPE) -> w.Widget:
-    """A slider over the model's order: the pixels seen so far, and p(x_i = 1 | x_<i).
-
-    x: one binary image, shape (n,) or (1, n).
+                         shape: tuple[int, int] = MNIST_SHAPE, *, steps: int = 24) -> w.Widget:
+    """A slider over ``steps`` points of the model's order through one binary image ``x``
+    ((n,) or (1, n)): the pixels seen so far, and p(x_j = 1 | x_<j) for every pixel up to there.
     """
     _check_image_model(model, shape, binary=True)
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 48:
+        raise ValueError(f"steps must be an int from 2 to 48, got {steps!r}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor image, got {type(x).__name__}")
     x = x.reshape(1, -1)
     check_binary(x, model.n)
     with torch.no_grad():
         probs = model.conditionals(x)[0].cpu().numpy()  # (n,): one pass gives every conditional
-    pixels = x[0].cpu().numpy()
+    pixels = x[0].cpu().numpy().astype(float)
     order = model.order.cpu().numpy()
-    on = np.flatnonzero(pixels[order])  # steps at which the image has ink
-    start = int(on[len(on) // 2]) if len(on) else model.n // 2  # begin mid-stroke
-    step = w.IntSlider(value=start, min=0, max=model.n - 1, description="step",
-                       continuous_update=False, layout=w.Layout(width="60%"))
-    output = w.Output()
-
-    def draw(_=None):
-        k = step.value
+    positions = np.unique(np.linspace(model.n // 8, model.n - 1, steps).round().astype(int))
+    viridis = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
+    frames, captions = [], []
+    for k in positions:
         i = int(order[k])
         seen = np.full(model.n, 0.5)  # unseen pixels grey
         seen[order[:k]] = pixels[order[:k]]
+        seen_rgb = np.repeat(seen.reshape(shape)[..., None], 3, axis=2)
+        row, col = divmod(i, shape[1])
+        seen_rgb[row, col] = (0.9, 0.1, 0.1)  # the pixel being predicted, in red
         so_far = np.full(model.n, np.nan)
         so_far[order[:k + 1]] = probs[order[:k + 1]]
-        row, col = divmod(i, shape[1])
-        fig = BookFigure(figsize=(8.4, 3.2))
-        left, right = fig.subplots(1, 2)
-        left.imshow(seen.reshape(shape), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        left.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, color="red", lw=2))
-        left.set_title("pixels seen so far; the rest grey")
-        left.set_xticks([]), left.set_yticks([])
-        probability_map(so_far[None], shape, ax=right,
-                        title="p(x_j = 1 | x_<j) for j ≤ i (grey: later)")
+        probs_rgb = viridis(np.ma.masked_invalid(so_far.reshape(shape)))[..., :3]
+        gap = np.ones((shape[0], 2, 3))
+        frames.append(_pixels_png(np.concatenate([seen_rgb, gap, probs_rgb], axis=1), 8, None))
         d = i + 1  # the book counts dimensions from 1: x_1 is index 0
-        fig.suptitle(f"p(x_{d} = 1 | x_<{d}) = {probs[i]:.3f}; the image has x_{d} = "
-                     f"{int(pixels[i])}  (row {row}, column {col}, counting from 0)")
-        fig.tight_layout()
-        _show(output, fig)
-
-    step.observe(draw, names="value")
-    draw()
-    return w.VBox([step, output])
+        captions.append(f"step {k + 1} of {model.n}: pixel {d} (row {row + 1}, column "
+                        f"{col + 1}); p(x<sub>{d}</sub> = 1 | x<sub>&lt;{d}</sub>) = "
+                        f"{probs[i]:.3f}; the image has x<sub>{d}</sub> = {int(pixels[i])}")
+    step = _choice("step", [int(k) + 1 for k in positions], int(positions[len(positions) // 2]) + 1)
+    frame = _linked([step], lambda k: w.VBox([w.HTML(captions[k[0]]), _image(frames[k[0]])]))
+    legend = w.HTML("Left: the pixels seen so far (grey: not yet), the next one in red. Right: "
+                    "p(x<sub>j</sub> = 1 | x<sub>&lt;j</sub>) for every pixel seen so far, from "
+                    "0 (dark blue) to 1 (yellow); grey: later pixels.")
+    middle = len(positions) // 2
+    caption = (f"Step {positions[middle] + 1} of {model.n} along the order of one image; the "
+               f"widget steps through {len(positions)} points of the order.")
+    return BookWidget([step, legend, frame], frames[middle], caption)
 
 
 # ---------------------------------------------------------------------------------------------
 # Completion
 
 
-def completion(model: Autoregressive, images: torch.Tensor,
-               shape: tuple[int, int] = MNIST_SHAPE, completions: int = 6) -> w.Widget:
-    """Keep the top rows of a chosen image and sample the rest, several times.
-
-    images: (B, n) images in the model's support to choose from (e.g. test digits).
-    """
+def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, int] = MNIST_SHAPE,
+               *, rows=(4, 7, 10, 14, 18, 21), completions: int = 6, seed: int = 0) -> w.Widget:
+    """Keep the top rows of one of ``images`` ((B, n), 1 to 8 images in the model's support)
+    and see ``completions`` samples of the rest, for each number of rows offered."""
     _check_image_model(model, shape)
+    if not isinstance(images, torch.Tensor) or images.dim() != 2 or not 1 <= len(images) <= 8:
+        raise ValueError("images must be a (B, n) tensor of 1 to 8 images, e.g. test[:6]")
     model._check(images, "images")
-    index = w.IntSlider(value=0, min=0, max=len(images) - 1, description="image",
-                        continuous_update=False)
-    rows = w.IntSlider(value=shape[0] // 2, min=0, max=shape[0], description="rows kept",
-                       continuous_update=False, style=WIDE)
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
-    output = w.Output()
-
-    def draw(_=None):
-        original = images[index.value].reshape(1, -1)
-        mask = torch.zeros(model.n, dtype=torch.bool)
-        mask[: rows.value * shape[1]] = True
-        batch = original.expand(completions, -1)
-        filled = model.sample(x=batch, mask=mask, seed=seed.value)
-        shown = _grey(model, original)
-        shown[0, ~mask] = 0.5
-        _show(output, image_rows({"original": _grey(model, original),
-                                  f"top {rows.value} rows": shown,
-                                  "completions": _grey(model, filled)}, shape))
-
-    for control in (index, rows, seed):
-        control.observe(draw, names="value")
-    draw()
-    return w.VBox([w.HBox([index, rows, seed]), output])
+    rows = _check_values("rows", rows, 0, shape[0], integer=True)
+    if not isinstance(completions, int) or isinstance(completions, bool) or not 1 <= completions <= 12:
+        raise ValueError(f"completions must be an int from 1 to 12, got {completions!r}")
+    pictures = {}
+    for r in rows:
+        keep = torch.zeros(model.n, dtype=torch.bool)
+        keep[: r * shape[1]] = True
+        filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)
+        for k in range(len(images)):
+            original = _grey(model, images[k:k + 1])
+            shown = original.clone()
+            shown[0, ~keep] = 0.5
+            drawn = _grey(model, filled[k * completions:(k + 1) * completions])
+            row = torch.cat([original, shown, drawn])
+            pictures[k, r] = _pixels_png(tile(row, shape, ncols=len(row), pad=2), scale=3)
+    image = _choice("image", range(1, len(images) + 1), slider=False)
+    kept = _choice("rows kept", rows, 14 if 14 in rows else rows[0])
+    note = w.HTML("The original, its top rows (the rest grey), then "
+                  f"{completions} completions drawn by the model.")
+    frame = _linked([image, kept], lambda k: _image(pictures[k[0], rows[k[1]]]))
+    caption = (f"Image 1 with its top {rows[kept.index]} rows kept, and {completions} "
+               "completions; the widget offers other images and other numbers of rows.")
+    return BookWidget([image, kept, note, frame], pictures[0, rows[kept.index]], caption)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,44 +287,42 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
 
     build: size -> a fresh model. sizes: the sizes offered (ints, increasing).
     reference: a model whose parameter count is drawn as a line for comparison (e.g. FVSBN).
-    Speeds are measured (2 training steps of ``batch_size``) when a size is first chosen.
+    Every size's speed is measured (2 training steps of ``batch_size``) when the widget is built.
     """
     sizes = list(sizes)
-    if not sizes or sizes != sorted(sizes):
-        raise ValueError(f"sizes must be a non-empty increasing list, got {sizes!r}")
-    counts = [build(size).num_parameters() for size in sizes]
-    speeds: dict[int, float] = {}
-    slider = w.SelectionSlider(options=sizes, value=sizes[len(sizes) // 2], description=name,
-                               continuous_update=False, style=WIDE)
-    output = w.Output()
-
-    def draw(_=None):
-        size = slider.value
-        if size not in speeds:
-            model = build(size)
-            speeds[size] = training_speed(model, data, batch_size=batch_size, steps=2)
-        fig = BookFigure(figsize=(9, 3.2))
+    if not sizes or sizes != sorted(sizes) or len(sizes) > 12:
+        raise ValueError(f"sizes must be an increasing list of 1 to 12 sizes, got {sizes!r}")
+    models = [build(size) for size in sizes]
+    counts = [m.num_parameters() for m in models]
+    speeds = [training_speed(m, data, batch_size=batch_size, steps=2) for m in models]
+    pictures = []
+    for chosen in range(len(sizes)):
+        fig = BookFigure(figsize=(9, 3.4))
         left, right = fig.subplots(1, 2)
-        colours = ["tab:orange" if s == size else "tab:blue" for s in sizes]
+        colours = ["tab:orange" if k == chosen else "tab:blue" for k in range(len(sizes))]
         left.bar([str(s) for s in sizes], counts, color=colours)
         if reference is not None:
             left.axhline(reference.num_parameters(), color="grey", ls="--",
                          label=f"{type(reference).__name__}: {reference.num_parameters():,}")
-            left.legend(loc="upper left")
-        left.set_xlabel(name), left.set_ylabel("parameters")
-        left.set_title(f"{counts[sizes.index(size)]:,} parameters at {size}")
-        measured = sorted(speeds)
-        right.plot(measured, [speeds[s] for s in measured], "o-")
-        right.plot([size], [speeds[size]], "o", color="tab:orange", markersize=10)
-        right.set_xlabel(name), right.set_ylabel("training examples / s")
-        right.set_title(f"{speeds[size]:,.0f} examples/s at {size} (measured)")
+            left.legend(loc="upper left", fontsize=FONT - 1)
+        left.set_xlabel(name, fontsize=FONT), left.set_ylabel("parameters", fontsize=FONT)
+        left.set_title(f"{counts[chosen]:,} parameters", fontsize=FONT)
+        right.plot(sizes, speeds, "o-")
+        right.plot([sizes[chosen]], [speeds[chosen]], "o", color="tab:orange", markersize=10)
+        right.set_xlabel(name, fontsize=FONT)
+        right.set_ylabel("training examples / s", fontsize=FONT)
+        right.set_title(f"{speeds[chosen]:,.0f} examples/s (measured)", fontsize=FONT)
         right.set_ylim(bottom=0)
+        for ax in (left, right):
+            ax.tick_params(labelsize=FONT - 2)
         fig.tight_layout()
-        _show(output, fig)
-
-    slider.observe(draw, names="value")
-    draw()
-    return w.VBox([slider, output])
+        pictures.append(_figure_png(fig))
+    slider = _choice(name, sizes, sizes[len(sizes) // 2])
+    frame = _linked([slider], lambda k: _image(pictures[k[0]]))
+    middle = len(sizes) // 2
+    caption = (f"Parameters and measured training speed at {name} = {sizes[middle]}; the "
+               f"widget offers {', '.join(map(str, sizes))}.")
+    return BookWidget([slider, frame], pictures[middle], caption)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,33 +331,43 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
 
 def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) -> w.Widget:
     """The masks of a small MADE: seed, ordering, number and size of hidden layers, and whether
-    the degrees are drawn so that every output keeps an input (``connected``)."""
+    the degrees are drawn so that every output keeps an input (``connected``). Every setting
+    draws a new network, so this widget needs a live Python kernel (Jupyter, Colab)."""
     if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 16:
         raise ValueError(f"n must be an int from 2 to 16 (a network small enough to draw), got {n!r}")
     for name, value, most in (("max_layers", max_layers, 4), ("max_units", max_units, 24)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
             raise ValueError(f"{name} must be an int from 1 to {most}, got {value!r}")
-    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE)
+    seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE,
+                            layout=w.Layout(width="12em"))
     natural = w.Checkbox(value=False, description="natural order", style=WIDE)
     connected = w.Checkbox(value=True, description="connected draw", style=WIDE)
     direct = w.Checkbox(value=False, description="direct connections", style=WIDE)
     layers = w.IntSlider(value=2, min=1, max=max_layers, description="hidden layers",
-                         continuous_update=False, style=WIDE)
+                         continuous_update=False, style=WIDE, layout=FULL)
     units = w.IntSlider(value=min(n, max_units), min=1, max=max_units, description="units per layer",
-                        continuous_update=False, style=WIDE)
+                        continuous_update=False, style=WIDE, layout=FULL)
     output = w.Output()
+    notice = w.HTML("<b>Needs a running Python kernel:</b> on the website this widget shows its "
+                    "first picture only; open the chapter in Colab or run it locally to redraw.")
 
-    def draw(_=None):
+    def figure():
         model = MADE(n, (units.value,) * layers.value, natural_order=natural.value,
                      connected=connected.value, direct=direct.value, seed=seed.value)
         first = int(model.order[0])
         seen = model.connectivity().sum(dim=1)
         lost = [d + 1 for d in range(n) if d != first and seen[d] == 0]
-        order = ", ".join(f"x{int(d) + 1}" for d in model.order)
-        note = f"outputs with no input: {', '.join(f'x{d}' for d in lost)}" if lost else "every output after the first sees an input"
-        _show(output, made_network(model, title=f"ordering {order}; {note}"))
+        order = ", ".join(f"$x_{{{int(d) + 1}}}$" for d in model.order)
+        note = (f"outputs with no input: {', '.join(f'$x_{{{d}}}$' for d in lost)}" if lost
+                else "every output after the first sees an input")
+        return made_network(model, title=f"ordering {order}; {note}")
+
+    def draw(_=None):
+        _show(output, figure())
 
     for control in (seed, natural, connected, direct, layers, units):
         control.observe(draw, names="value")
     draw()
-    return w.VBox([w.HBox([seed, layers, units]), w.HBox([natural, connected, direct]), output])
+    caption = "A small MADE's masks (default settings); the widget redraws with a live kernel."
+    boxes = w.HBox([natural, connected, direct], layout=w.Layout(flex_flow="row wrap"))
+    return BookWidget([notice, seed, layers, units, boxes, output], _figure_png(figure()), caption)
