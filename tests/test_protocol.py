@@ -195,3 +195,58 @@ def test_save_and_load_round_trip(make, tmp_path):
     assert type(loaded) is type(model) and loaded.n == 7
     x = all_binary(7)
     assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Draws at the edges: tiny temperatures, the top of the CDF
+
+
+TINY = [1e-3, 1e-30, 1e-39, 1e-45, 1e-300]  # below ~1e-38, logit / T overflows float32
+
+
+def test_a_tiny_temperature_samples_the_most_probable_value(make):
+    model = make(8, seed=2)
+    for temperature in TINY:
+        x = model.sample(20, seed=3, temperature=temperature)
+        modes = (model.conditionals(x) > 0.5).to(x.dtype)  # p(x_i = 1 | x_<i) at the draw
+        assert torch.equal(x, modes), f"T = {temperature}"
+
+
+def test_a_tiny_temperature_leaves_an_even_conditional_even():
+    # logit 0 is p = 1/2 at every temperature: both values, not 0/0 = NaN read as "0".
+    model = ar.FVSBN(1)
+    u = torch.rand(4000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for temperature in TINY:
+        ones = model._draw(torch.zeros(4000), u, temperature).mean().item()
+        assert 0.45 < ones < 0.55, f"T = {temperature}"
+    for temperature in TINY[1:]:  # and the slightest preference is followed
+        assert model._draw(torch.full((5,), 1e-3), u[:5], temperature).eq(1).all()
+        assert model._draw(torch.full((5,), -1e-3), u[:5], temperature).eq(0).all()
+
+
+def test_a_tiny_temperature_draws_the_mode_of_a_categorical():
+    model = ar.SoftmaxNADE(1, 3, hidden=2)
+    logits = torch.tensor([[1.0, 3.0, 2.0], [-5.0, -4.0, -4.5], [0.3, 0.1, 0.2]])
+    u = torch.tensor([0.01, 0.5, 0.99], dtype=torch.float64)
+    for temperature in TINY:
+        assert model._draw(logits, u, temperature).tolist() == [1, 1, 0], f"T = {temperature}"
+
+
+def test_greedy_categorical_samples_at_a_tiny_temperature():
+    model = randomize(ar.SoftmaxNADE(6, 4, hidden=5), seed=1)
+    for temperature in TINY:
+        x = model.sample(10, seed=0, temperature=temperature)
+        assert torch.equal(x, model.conditionals(x).argmax(dim=-1)), f"T = {temperature}"
+
+
+def test_a_category_of_probability_zero_is_never_drawn():
+    # The last category's probability is exactly 0 (exp(-1e4) underflows even in float64).
+    # With u just below 1, a float32 CDF that stops short of 1 would run past the others.
+    model = ar.SoftmaxNADE(1, 5, hidden=2)
+    logits = torch.randn(2000, 5, generator=torch.Generator().manual_seed(0)) * 3
+    logits[:, -1] = -1e4
+    top = torch.full((2000,), 1 - 2**-24, dtype=torch.float64)  # the largest float32 uniform
+    drawn = model._draw(logits, top, 1.0)
+    assert not (drawn == 4).any()
+    logits[:, 0] = -1e4  # and none at the bottom of the CDF, u = 0
+    assert (model._draw(logits, torch.zeros(2000, dtype=torch.float64), 1.0) == 1).all()

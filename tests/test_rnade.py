@@ -145,3 +145,18 @@ def test_bad_settings_and_checkpoints(tmp_path):
 def test_evaluation_of_a_density_has_no_bits_per_dimension():
     result = ar.evaluate(model(2), torch.randn(10, 2))
     assert result.bits_per_dim is None and "bits/dim" not in str(result)
+
+
+def test_a_component_of_weight_zero_is_never_drawn():
+    # Component K-1 has weight exactly 0; with the component's uniform just below 1 a float32
+    # CDF that stops short of 1 would run past the others into it. Means 0, 10, 20, ... and
+    # tiny spreads tell from each draw which component it came from.
+    m, rows, K = ar.RNADE(1, components=5), 2000, 5
+    params = torch.zeros(rows, 3, K)
+    params[:, 0] = torch.randn(rows, K, generator=torch.Generator().manual_seed(0)) * 3
+    params[:, 0, -1] = -1e4
+    params[:, 1] = 10.0 * torch.arange(K)
+    params[:, 2] = -7.0
+    u = torch.stack([torch.full((rows,), 1 - 2**-24), torch.full((rows,), 0.5)], dim=1).double()
+    component = (m._draw(params, u, 1.0) / 10).round()
+    assert not (component == K - 1).any()

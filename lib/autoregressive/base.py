@@ -20,6 +20,7 @@ tensor at all raises ``TypeError``).
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,19 @@ from .layers import MaskedLinear
 
 # ---------------------------------------------------------------------------------------------
 # Input checks
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as a Python int, or ``ValueError`` unless it is an integer ≥ ``minimum``.
+
+    Any integer type is accepted (a numpy integer too), but not ``True``/``False`` nor a float,
+    even one with an integral value: a size is never silently rounded.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = {0: "a non-negative int", 1: "a positive int"}.get(minimum,
+                                                                   f"an int of at least {minimum}")
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
 
 
 def check_batch(x: torch.Tensor, n: int, name: str = "x") -> None:
@@ -61,13 +75,31 @@ def check_categorical(x: torch.Tensor, n: int, levels: int, name: str = "x") -> 
 
 
 def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
+    """The generator behind a draw: a fresh CPU one from ``seed``, the one given, or None (the
+    global generator)."""
     if seed is not None and generator is not None:
         raise ValueError("pass a seed or a generator, not both")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (or pass seed=...), "
+                        f"got {type(generator).__name__}")
     if seed is not None:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        return torch.Generator().manual_seed(seed)
+        return torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
     return generator
+
+
+def draw_category(log_p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """(B,) categories drawn by inverse CDF from (B, K) log-probabilities with uniforms u (B,).
+
+    The CDF is built in float64 from the log-probabilities and compared with u times its own
+    total, so a total that rounds away from 1 moves no mass, and a category of probability
+    zero is never drawn, even at the top of the CDF.
+    """
+    p = log_p.double().exp()  # (B, K)
+    cdf = p.cumsum(dim=-1)
+    drawn = (cdf <= (u.double() * cdf[:, -1])[:, None]).sum(dim=-1)  # categories passed by u
+    # u · total can round up to the total itself: then take the last possible category.
+    last = p.shape[-1] - 1 - (p > 0).flip(-1).int().argmax(dim=-1)
+    return torch.minimum(drawn, last)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,9 +122,7 @@ class DensityModel(nn.Module):
 
     def __init__(self, n: int):
         super().__init__()
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"the data dimension n must be a positive int, got {n!r}")
-        self.n = n
+        self.n = check_int("the data dimension n", n)
 
     def config(self) -> dict:
         """Constructor arguments, so that a checkpoint can rebuild the model."""
@@ -222,8 +252,7 @@ class Autoregressive(DensityModel):
     def _completion_inputs(self, num, x, mask) -> tuple[torch.Tensor, torch.Tensor]:
         dev = self.device
         if x is None and mask is None:
-            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-                raise ValueError(f"num must be a positive int, got {num!r}")
+            num = check_int("num", num)
             empty = self._prepare(torch.zeros(num, self.n, dtype=torch.long))
             return empty, torch.zeros(num, self.n, dtype=torch.bool, device=dev)
         if x is None or mask is None:
@@ -235,7 +264,7 @@ class Autoregressive(DensityModel):
             raise ValueError("mask must be a bool tensor, True where x is observed")
         if x.dim() != 2 or x.shape[1] != self.n:
             raise ValueError(f"x must have shape (B, {self.n}), got {tuple(x.shape)}")
-        if num is not None and num != x.shape[0]:
+        if num is not None and check_int("num", num) != x.shape[0]:
             raise ValueError(f"num={num} disagrees with x, which holds {x.shape[0]} rows")
         if mask.shape not in (x.shape, (self.n,)):
             raise ValueError(f"mask must have shape {tuple(x.shape)} or ({self.n},), "
@@ -256,7 +285,9 @@ class BinaryAutoregressive(Autoregressive):
         return x.to(self.device, self.dtype)
 
     def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
-        return (u < torch.sigmoid(logit / temperature)).to(self.dtype)
+        # In float64, where logit / T stays finite down to T ~ 1e-300 for any float32 logit
+        # (and beyond, it becomes ±inf: the mode, p = 0 or 1, as the limit T -> 0 has it).
+        return (u < torch.sigmoid(logit.double() / temperature)).to(self.dtype)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) probabilities p(x_i = 1 | x_<i) at the binary input ``x``."""
@@ -279,9 +310,7 @@ class CategoricalAutoregressive(Autoregressive):
 
     def __init__(self, n: int, levels: int):
         super().__init__(n)
-        if not isinstance(levels, int) or isinstance(levels, bool) or levels < 2:
-            raise ValueError(f"levels must be an int of at least 2, got {levels!r}")
-        self.levels = levels
+        self.levels = check_int("levels", levels, minimum=2)
 
     def config(self) -> dict:
         return {"n": self.n, "levels": self.levels}
@@ -293,9 +322,11 @@ class CategoricalAutoregressive(Autoregressive):
         return x.to(self.device, torch.long)
 
     def _draw(self, logit: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
-        # Inverse CDF: the first category whose cumulative probability exceeds u.
-        cdf = torch.softmax(logit / temperature, dim=-1).cumsum(dim=-1)  # (B, K)
-        return (cdf <= u[:, None]).sum(dim=-1).clamp(max=self.levels - 1)
+        # Shifted so that the largest logit is 0 before dividing by T: the others go to -inf as
+        # T -> 0 and nothing overflows, so a tiny temperature draws the mode.
+        z = logit.double()
+        z = (z - z.amax(dim=-1, keepdim=True)) / temperature  # (B, K), all <= 0
+        return draw_category(torch.log_softmax(z, dim=-1), u)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n, K) probabilities p(x_i = k | x_<i) at the input ``x``."""

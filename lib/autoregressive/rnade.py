@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Autoregressive, check_batch
+from .base import Autoregressive, check_batch, check_int, draw_category
 
 LOG_STD_MIN, LOG_STD_MAX = -7.0, 7.0  # σ between about 0.001 and 1100
 LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -119,8 +119,7 @@ class RNADE(Autoregressive):
     def _draw(self, params: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
         # temperature multiplies every standard deviation (the weights are left as they are).
         log_weights, means, log_std = self._mixture(params)  # (B, K)
-        cdf = log_weights.exp().cumsum(dim=-1)
-        k = (cdf <= u[:, :1].to(cdf.dtype)).sum(dim=-1, keepdim=True).clamp(max=self.components - 1)
+        k = draw_category(log_weights, u[:, 0])[:, None]  # (B, 1): the component
         tiny = torch.finfo(torch.float64).eps
         normal = math.sqrt(2) * torch.erfinv(2 * u[:, 1].clamp(tiny, 1 - tiny) - 1)  # N(0, 1)
         mean, std = means.gather(-1, k)[:, 0], log_std.gather(-1, k)[:, 0].exp()
