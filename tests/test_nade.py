@@ -24,6 +24,21 @@ def test_fast_logits_equal_the_formula_and_the_autograd_version(n, hidden, block
     torch.testing.assert_close(fast, autograd_logits(model, x), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("logits", [autograd_logits, lambda model, x: model.logits(x)],
+                         ids=["cumsum (the GPU path)", "blockwise (the CPU path)"])
+def test_logit_i_is_bit_identical_whatever_x_i_and_later_values_are(logits):
+    # Not equal up to rounding: identical. A prefix sum taken as cumsum − x_i W_i would
+    # let x_i leak into logit i at the level of rounding.
+    n = 30
+    model = randomize(ar.NADE(n, hidden=16, block=7), seed=3)
+    x = binary(20, n, seed=4, p=0.5)
+    before = logits(model, x)
+    for i in range(n):
+        changed = x.clone()
+        changed[:, i:] = 1 - changed[:, i:]
+        assert torch.equal(logits(model, changed)[:, i], before[:, i]), f"logit {i} moved"
+
+
 def test_the_benchmark_baseline_is_the_same_likelihood():
     model = randomize(ar.NADE(12, hidden=5, block=5), seed=11, scale=0.5)
     x = binary(6, 12, seed=12)

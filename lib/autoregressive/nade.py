@@ -94,7 +94,10 @@ def autograd_log_prob(model: NADE, x: torch.Tensor) -> torch.Tensor:
 
 def _cumsum_logits(model: NADE, x: torch.Tensor) -> torch.Tensor:
     contributions = x[:, :, None] * model.W  # (B, n, H): x_j W_j
-    a = model.c + contributions.cumsum(dim=1) - contributions  # (B, n, H): sum over j < i
+    # The sum over j < i as an exclusive cumsum: shift by one, so that x_i never enters a_i
+    # (cumsum − x_i W_i would leave it there at the level of rounding).
+    before = torch.nn.functional.pad(contributions[:, :-1], (0, 0, 1, 0)).cumsum(dim=1)
+    a = model.c + before  # (B, n, H)
     return (torch.sigmoid(a) * model.V).sum(dim=-1) + model.b  # (B, n)
 
 
