@@ -7,6 +7,7 @@ import pickle
 import time
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 
@@ -272,3 +273,87 @@ def test_weight_decay_off_is_plain_adam():
             optimizer.step()
     for a, b in zip(model.parameters(), copy.parameters()):
         assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and data checked before anything runs
+
+
+def test_evaluate_refuses_a_batch_size_that_is_not_a_positive_int():
+    model, data = ar.FVSBN(6), toy_data(30, 0)
+    for batch_size in (-1, 0, 2.5, True, None):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            ar.evaluate(model, data, batch_size=batch_size)
+    assert ar.evaluate(model, data, batch_size=np.int64(7)).nats == pytest.approx(6 * math.log(2))
+
+
+def test_evaluate_refuses_what_is_not_a_tensor_or_not_a_density_model():
+    data = toy_data(10, 0)
+    for bad in (data.tolist(), data.numpy()):
+        with pytest.raises(TypeError, match="torch.Tensor"):
+            ar.evaluate(ar.FVSBN(6), bad)
+    with pytest.raises(TypeError, match="density model.*Autoencoder"):
+        ar.evaluate(ar.Autoencoder(6, hidden=3), data)
+
+
+@pytest.mark.parametrize("setting, bad", [
+    ("clip_grad", -1.0), ("clip_grad", 0), ("clip_grad", float("nan")),
+    ("clip_grad", float("inf")), ("clip_grad", True), ("clip_grad", "1"),
+    ("lr", 0.0), ("lr", -1e-3), ("lr", float("nan")),
+    ("weight_decay", -1e-4), ("weight_decay", float("inf")),
+    ("seed", -1), ("seed", None), ("seed", 1.0),
+])
+def test_fit_refuses_settings_that_would_train_silently_wrong(setting, bad):
+    model = ar.FVSBN(6)
+    before = model.linear.weight.detach().clone()
+    with pytest.raises(ValueError, match=setting):
+        ar.fit(model, toy_data(20, 0), toy_data(20, 1), epochs=1, progress=False,
+               **{setting: bad})
+    assert torch.equal(model.linear.weight, before)
+
+
+def broken(rows, value, column=2):
+    data = toy_data(rows, 5)
+    data[3, column] = value
+    return data
+
+
+@pytest.mark.parametrize("train, valid, error, words", [
+    (toy_data(20, 0), broken(20, float("nan")), ValueError, "valid contains NaN"),
+    (toy_data(20, 0), broken(20, 2.0), ValueError, "valid must be binary"),
+    (toy_data(20, 0), toy_data(20, 1)[:, :5], ValueError, r"valid must have shape \(B, 6\)"),
+    (toy_data(20, 0), toy_data(20, 1).tolist(), TypeError, "valid must be a torch.Tensor"),
+    (broken(20, float("nan")), toy_data(20, 1), ValueError, "train contains NaN"),
+    (toy_data(20, 0).numpy(), toy_data(20, 1), TypeError, "train must be a torch.Tensor"),
+])
+def test_fit_checks_both_data_sets_before_the_first_step(train, valid, error, words):
+    model = ar.FVSBN(6)
+    with torch.no_grad():
+        model.linear.weight.normal_()
+    before = model.linear.weight.detach().clone()
+    with pytest.raises(error, match=words):
+        ar.fit(model, train, valid, epochs=2, lr=0.1, progress=False)
+    assert torch.equal(model.linear.weight, before)  # no step was taken
+
+
+def test_fit_checks_real_valued_data_and_grey_data_in_full():
+    rnade, real = ar.RNADE(3, components=2, hidden=4), torch.randn(20, 3)
+    bad = real.clone()
+    bad[7, 1] = float("inf")
+    with pytest.raises(ValueError, match="valid contains NaN or infinite"):
+        ar.fit(rnade, real, bad, epochs=1, progress=False)
+    grey = torch.rand(20, 6)
+    grey[-1, -1] = 1.5  # the last row only: every row is checked, not the first
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        ar.fit(ar.FVSBN(6), grey, toy_data(20, 1), epochs=1, dynamic_binarization=True,
+               progress=False)
+
+
+def test_sizes_may_be_any_integer_type():
+    train, valid = toy_data(40, 0), toy_data(20, 1)
+    a, b = ar.FVSBN(np.int64(6)), ar.FVSBN(6)
+    assert type(a.n) is int
+    ar.fit(a, train, valid, epochs=np.int32(2), batch_size=np.int64(10), patience=np.int8(3),
+           seed=np.uint8(4), progress=False)
+    ar.fit(b, train, valid, epochs=2, batch_size=10, patience=3, seed=4, progress=False)
+    assert torch.equal(a.linear.weight, b.linear.weight)

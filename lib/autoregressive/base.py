@@ -142,6 +142,13 @@ class DensityModel(nn.Module):
         """order[k] is the k-th dimension generated: raster order, 0, 1, ..., n-1."""
         return torch.arange(self.n)
 
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        """Raise unless ``x`` is a (B, n) tensor of values in the model's support; here: finite
+        values (models with a narrower support say so)."""
+        check_batch(x, self.n, name)
+        if (torch.is_floating_point(x) or torch.is_complex(x)) and not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+
     def num_parameters(self) -> int:
         """Free parameters: every parameter entry, less the weights a mask holds at zero."""
         total = sum(p.numel() for p in self.parameters())
@@ -160,11 +167,7 @@ class Autoregressive(DensityModel):
 
     uniforms_per_draw = 1  # uniform numbers each dimension's draw consumes
 
-    # -- to implement -------------------------------------------------------------------------
-
-    def _check(self, x: torch.Tensor, name: str = "x") -> None:
-        """Raise unless ``x`` is a (B, n) tensor of values in the model's support."""
-        raise NotImplementedError
+    # -- to implement (and :meth:`DensityModel._check`, the support) ----------------------------
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Checked values -> the tensor the model computes with (device, dtype)."""

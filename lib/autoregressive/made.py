@@ -248,6 +248,9 @@ class MaskEnsemble(DensityModel):
         raise TypeError("an ensemble shares its MADE's weights: save the MADE and rebuild the "
                         "ensemble with made.ensemble(masks)")
 
+    def _check(self, x: torch.Tensor, name: str = "x") -> None:
+        self.made._check(x, name)
+
     def member_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """(K, B): log p_k(x) of every member."""
         members = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from .base import BinaryAutoregressive, DensityModel
+from .base import BinaryAutoregressive, DensityModel, check_batch, check_int
 from .data import dynamic_binarize
 from .progress import Progress
 from .runtime import seconds_per_call
@@ -46,6 +47,12 @@ class Evaluation:
 @torch.no_grad()
 def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) -> Evaluation:
     """Mean −log p(x) over the rows of ``data``, in nats and in bits per dimension."""
+    if not isinstance(model, DensityModel):
+        raise TypeError(f"evaluate needs a density model (one with log_prob), got "
+                        f"{type(model).__name__}")
+    if not isinstance(data, torch.Tensor):
+        raise TypeError(f"data must be a torch.Tensor, got {type(data).__name__}")
+    batch_size = check_int("batch_size", batch_size)
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty data set")
     nats = _mean_loss(model, data, lambda batch: -model.log_prob(batch), batch_size)
@@ -113,28 +120,22 @@ def fit(
     before_step: called before every training step, e.g. ``made.next_mask`` for
         connectivity-agnostic training.
     """
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if patience is not None and (not isinstance(patience, int) or isinstance(patience, bool)
-                                 or patience < 1):
-        raise ValueError(f"patience must be a positive int or None, got {patience!r}")
-    if len(train) == 0 or len(valid) == 0:
-        raise ValueError("fit needs non-empty training and validation sets")
+    epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
+    if patience is not None:
+        patience = check_int("patience (an int, or None)", patience)
+    seed = check_int("seed", seed, minimum=0)
+    _check_number("lr", lr, low=0.0)
+    _check_number("weight_decay", weight_decay, low=0.0, allow_low=True)
+    if clip_grad is not None:
+        _check_number("clip_grad (a number, or None)", clip_grad, low=0.0)
     for name, value in (("loss", loss), ("valid_loss", valid_loss), ("before_step", before_step)):
         if value is not None and not callable(value):
             raise TypeError(f"{name} must be a function or None, got {type(value).__name__}")
     if loss is None and not isinstance(model, DensityModel):
         raise TypeError(f"{type(model).__name__} has no log-likelihood: pass loss=...")
+    _check_data(model, train, valid, dynamic_binarization)
     loss = loss or (lambda batch: -model.log_prob(batch))
     valid_loss = valid_loss or loss
-    if dynamic_binarization:
-        dynamic_binarize(train[:1])  # checks that the rows are grey values in [0, 1]
-    elif not ((train == 0) | (train == 1)).all() and (
-            isinstance(model, BinaryAutoregressive) or not isinstance(model, DensityModel)):
-        raise ValueError("train holds values other than 0 and 1; for grey values in [0, 1], "
-                         "pass dynamic_binarization=True to draw binary batches from them")
     device = next(model.parameters()).device
     train = train.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -170,6 +171,44 @@ def fit(
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _check_number(name: str, value, low: float, allow_low: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number above ``low`` (or equal
+    to it, with ``allow_low``)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or value < low or (value == low and not allow_low)):
+        bound = f">= {low:g}" if allow_low else f"> {low:g}"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _check_data(model, train, valid, dynamic_binarization: bool) -> None:
+    """Every row of ``train`` and ``valid`` in the model's support (finite, the right shape),
+    checked before the first step changes a weight."""
+    for name, data in (("train", train), ("valid", valid)):
+        if not isinstance(data, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(data).__name__}")
+        if len(data) == 0:
+            raise ValueError("fit needs non-empty training and validation sets")
+    binary = isinstance(model, BinaryAutoregressive) or not isinstance(model, DensityModel)
+    if dynamic_binarization:
+        if not torch.is_floating_point(train) or not ((train >= 0) & (train <= 1)).all():
+            raise ValueError("with dynamic_binarization, train must hold grey values in [0, 1] "
+                             "(finite floats)")
+    elif binary and torch.is_floating_point(train) and torch.isnan(train).any():
+        raise ValueError("train contains NaN; expected binary values 0 and 1")
+    elif binary and not ((train == 0) | (train == 1)).all():
+        raise ValueError("train holds values other than 0 and 1; for grey values in [0, 1], "
+                         "pass dynamic_binarization=True to draw binary batches from them")
+    if isinstance(model, DensityModel):
+        if dynamic_binarization:
+            check_batch(train, model.n, "train")
+        else:
+            model._check(train, "train")
+        model._check(valid, "valid")
+    elif not ((valid == 0) | (valid == 1)).all():  # a network trained on its own loss: binary
+        raise ValueError("valid holds values other than 0 and 1 (or NaN); expected binary "
+                         "vectors, as train")
 
 
 BIAS_NAMES = ("bias", "b", "c")  # the parameter names of biases in the library's models
@@ -236,6 +275,7 @@ def training_speed(model: DensityModel, data: torch.Tensor, *, batch_size: int =
         implementations of the same model. One warm-up step runs first; ``data`` needs at least
         (steps + 1) · batch_size rows. The model's weights change.
     """
+    batch_size, steps = check_int("batch_size", batch_size), check_int("steps", steps)
     log_prob = log_prob or model.log_prob
     if len(data) < (steps + 1) * batch_size:
         raise ValueError(f"training_speed needs {(steps + 1) * batch_size} rows, got {len(data)}")
