@@ -12,6 +12,8 @@ import pytest
 import torch
 
 import autoregressive as ar
+from autoregressive.train import _checksum
+from helpers import randomize
 
 
 def toy_data(rows: int, seed: int) -> torch.Tensor:
@@ -126,7 +128,8 @@ def test_load_maps_onto_the_requested_device_and_refuses_foreign_files(tmp_path)
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint"):
         ar.load(tmp_path / "other.pt")
-    torch.save({"model": "Nope", "config": {}, "state": {}}, tmp_path / "nope.pt")
+    torch.save({"model": "Nope", "config": {}, "dtype": "float32", "state": {},
+                "sha256": _checksum("Nope", {}, "float32", {})}, tmp_path / "nope.pt")
     with pytest.raises(ValueError, match="unknown model"):
         ar.load(tmp_path / "nope.pt")
 
@@ -357,3 +360,57 @@ def test_sizes_may_be_any_integer_type():
            seed=np.uint8(4), progress=False)
     ar.fit(b, train, valid, epochs=2, batch_size=10, patience=3, seed=4, progress=False)
     assert torch.equal(a.linear.weight, b.linear.weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged checkpoints
+
+
+def rewrite(src, dst, change):
+    """Copy a checkpoint (a zip archive), passing each member's name and bytes through change."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            zout.writestr(item, change(item.filename, zin.read(item.filename)))
+
+
+def flip_a_bit(name, data):
+    if "/data/" in name and len(data) > 8:  # a tensor's bytes
+        data = bytearray(data)
+        data[len(data) // 2] ^= 0x10
+    return bytes(data)
+
+
+def test_a_flipped_bit_in_a_tensor_is_detected(tmp_path):
+    model = ar.MADE(6, (5,), num_masks=2)
+    ar.save(model, tmp_path / "m.pt")
+    rewrite(tmp_path / "m.pt", tmp_path / "flipped.pt", flip_a_bit)  # CRCs made to agree
+    with pytest.raises(ValueError, match=r"flipped\.pt is corrupt.*sha256"):
+        ar.load(tmp_path / "flipped.pt")
+    raw = bytearray((tmp_path / "m.pt").read_bytes())  # and a bit flipped in the file itself
+    where = raw.find(model.layers[0].weight.detach().numpy().tobytes()[:16])
+    assert where > 0
+    raw[where + 5] ^= 0x01
+    (tmp_path / "raw.pt").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"raw\.pt is corrupt"):
+        ar.load(tmp_path / "raw.pt")
+
+
+def test_a_double_precision_model_comes_back_in_double_precision(tmp_path):
+    model = randomize(ar.NADE(5, hidden=3).double())
+    ar.save(model, tmp_path / "m.pt")
+    loaded = ar.load(tmp_path / "m.pt")
+    assert loaded.dtype == torch.float64
+    x = toy_data(8, 0)[:, :5]
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is text\n", "truncated"])
+def test_loading_what_is_not_a_checkpoint_says_so(tmp_path, content):
+    if content == "truncated":
+        ar.save(ar.FVSBN(5), tmp_path / "whole.pt")
+        content = (tmp_path / "whole.pt").read_bytes()[:-300]
+    (tmp_path / "bad.pt").write_bytes(content)
+    with pytest.raises(ValueError, match=r"bad\.pt is not a checkpoint"):
+        ar.load(tmp_path / "bad.pt")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        ar.load(tmp_path / "missing.pt")

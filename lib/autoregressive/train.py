@@ -11,9 +11,11 @@ error when the loss becomes NaN or infinite. ``evaluate`` reports NLL in nats an
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import numbers
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -297,25 +299,71 @@ def training_speed(model: DensityModel, data: torch.Tensor, *, batch_size: int =
 # Checkpoints
 
 
+CHECKPOINT_KEYS = {"model", "config", "dtype", "state", "sha256"}
+
+
 def save(model: DensityModel, path: str | Path) -> None:
-    """Save the model's class name, constructor arguments and weights."""
+    """Save the model's class name, constructor arguments, floating-point type and weights,
+    with a sha256 checksum of them all that :func:`load` verifies."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model": type(model).__name__, "config": model.config(), "state": state}, path)
+    name, config = type(model).__name__, model.config()
+    dtype = str(model.dtype).removeprefix("torch.")  # e.g. "float64"
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save({"model": name, "config": config, "dtype": dtype, "state": state,
+                "sha256": _checksum(name, config, dtype, state)}, path)
 
 
 def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> DensityModel:
-    """Rebuild a model saved by :func:`save` (safely: ``weights_only=True``) on ``map_location``."""
+    """Rebuild a model saved by :func:`save` on ``map_location``, in the floating-point type it
+    was saved in.
+
+    Safe and checked: nothing but tensors and plain values is unpickled (``weights_only=True``),
+    and a file that is not a checkpoint (empty, truncated, text) or whose contents do not match
+    their checksum (a flipped bit) raises ``ValueError`` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    not_ours = f"{path} is not a checkpoint written by autoregressive.save"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{not_ours} (not a zip archive: an empty, truncated or text file?)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # the first member whose bytes fail their CRC
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path} is a damaged zip archive: {error}") from error
+    if damaged is not None:
+        raise ValueError(f"{path} is corrupt: {damaged} does not match its CRC")
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(checkpoint, dict) or set(checkpoint) != {"model", "config", "state"}:
-        raise ValueError(f"{path} is not a checkpoint written by autoregressive.save")
-    cls = DensityModel.registry.get(checkpoint["model"])
+    if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS:
+        raise ValueError(not_ours)
+    name, config, dtype, state = (checkpoint[k] for k in ("model", "config", "dtype", "state"))
+    if (not isinstance(config, dict) or not isinstance(state, dict)
+            or not all(isinstance(v, torch.Tensor) for v in state.values())
+            or not isinstance(getattr(torch, str(dtype), None), torch.dtype)
+            or not getattr(torch, dtype).is_floating_point):
+        raise ValueError(not_ours)
+    if checkpoint["sha256"] != _checksum(name, config, dtype, state):
+        raise ValueError(f"{path} is corrupt: its contents do not match the sha256 checksum "
+                         "saved with them")
+    cls = DensityModel.registry.get(name)
     if cls is None:
-        raise ValueError(f"{path} holds an unknown model {checkpoint['model']!r}; known: "
+        raise ValueError(f"{path} holds an unknown model {name!r}; known: "
                          f"{sorted(DensityModel.registry)}")
-    model = cls(**checkpoint["config"])
-    model.load_state_dict(checkpoint["state"])
+    model = cls(**config).to(getattr(torch, dtype))
+    model.load_state_dict(state)
     if map_location is not None:
         model.to(map_location)
     return model.eval()
+
+
+def _checksum(name: str, config: dict, dtype: str, state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a checkpoint's contents: the model, its config, its dtype, then every tensor's
+    name, dtype, shape and bytes, in sorted order of the names."""
+    digest = hashlib.sha256(repr((name, sorted(config.items()), dtype)).encode())
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(repr((key, str(tensor.dtype), tuple(tensor.shape))).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
