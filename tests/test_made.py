@@ -185,6 +185,55 @@ def test_ensemble_samples_follow_the_mixture():
     assert torch.equal(x, ensemble.sample(draws, seed=0))
 
 
+def test_ensemble_completion_samples_the_mixtures_exact_conditional():
+    # Observe x_1 = 1, x_2 = 0: the mixture's conditional reweights its members by
+    # p_k(x_1, x_2), so the completions must follow
+    # Σ_k p_k(x_1, x_2) p_k(x_3, x_4 | x_1, x_2) / Σ_k p_k(x_1, x_2).
+    n, draws = 4, 40_000
+    model = randomize(ar.MADE(n, (6,), num_masks=3, seed=5), seed=16).eval()
+    ensemble = model.ensemble()
+    given = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).expand(draws, n)
+    mask = torch.tensor([True, True, False, False])
+    x = ensemble.sample(x=given, mask=mask, seed=3)
+    assert torch.all(x[:, :2] == given[:, :2])
+    observed = torch.bincount(codes(x[:, 2:]), minlength=4).double()
+    images = all_binary(n)
+    rows = (images[:, 0] == 1) & (images[:, 1] == 0)
+    joint = ensemble.log_prob(images).double().exp().detach()[rows]
+    exact = joint / joint.sum()
+    assert chi_square(observed, exact * draws) < CHI2_999[3]
+    # The reweighting matters here: members chosen uniformly would give another distribution.
+    members = ensemble.member_log_probs(images).double().exp().detach()[:, rows]  # (K, 4)
+    uniform = (members / members.sum(dim=1, keepdim=True)).mean(dim=0)
+    assert (uniform - exact).abs().sum() > 0.2
+    assert torch.equal(x, ensemble.sample(x=given, mask=mask, seed=3))
+
+
+def test_ensemble_completion_keeps_what_is_observed_whatever_the_orderings():
+    n = 12
+    model = made(n, (10, 10), num_masks=4, natural_order=False, seed=12)
+    ensemble = model.ensemble()
+    generator = torch.Generator().manual_seed(0)
+    given = torch.bernoulli(torch.full((30, n), 0.5), generator=generator)
+    mask = torch.rand(30, n, generator=generator) < 0.5
+    x = ensemble.sample(x=given, mask=mask, seed=4)
+    assert torch.equal(x[mask], given[mask]) and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert int(model.mask_index) == 0
+    with pytest.raises(ValueError, match="both x"):
+        ensemble.sample(x=given)
+
+
+def test_an_ensemble_reports_its_members_orders():
+    natural = ar.MADE(5, (4,), num_masks=3).ensemble()
+    assert torch.equal(natural.order, torch.arange(5))
+    shuffled = ar.MADE(5, (4,), num_masks=3, natural_order=False, seed=2)
+    assert torch.equal(shuffled.ensemble().orders, shuffled.orders)
+    assert torch.equal(shuffled.ensemble([1]).order, shuffled.orders[1])
+    assert not torch.equal(shuffled.orders[1], torch.arange(5))
+    with pytest.raises(ValueError, match="different orders"):
+        shuffled.ensemble().order
+
+
 def test_samples_follow_a_random_ordering():
     n, draws = 3, 40_000
     model = made(n, (6, 6), natural_order=False, seed=2)

@@ -36,9 +36,10 @@ import math
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .base import BinaryAutoregressive, DensityModel, make_generator
+from .base import BinaryAutoregressive, DensityModel, check_int, draw_category, make_generator
 from .layers import MaskedLinear
 
 
@@ -228,7 +229,9 @@ class MaskEnsemble(DensityModel):
     The members are combined in probability space: log p(x) = logsumexp_k log p_k(x) − log K.
     (Averaging the members' logits instead gives a different model, and when the members'
     orderings differ not a normalised one.) Sampling picks a member for each sample, then
-    samples it. The ensemble shares the MADE's weights; save the MADE, not the ensemble.
+    samples it. The members may generate in different orders: :attr:`orders` has them all,
+    and :attr:`order` exists only when they agree. The ensemble shares the MADE's weights;
+    save the MADE, not the ensemble.
     """
 
     def __init__(self, made: MADE, masks):
@@ -251,6 +254,20 @@ class MaskEnsemble(DensityModel):
     def _check(self, x: torch.Tensor, name: str = "x") -> None:
         self.made._check(x, name)
 
+    @property
+    def orders(self) -> torch.Tensor:
+        """(K, n): orders[k] is the ordering of the k-th member."""
+        return self.made.orders[list(self.masks)].cpu()
+
+    @property
+    def order(self) -> torch.Tensor:
+        """The members' ordering, when they all share one (otherwise ``ValueError``)."""
+        orders = self.orders
+        if not (orders == orders[0]).all():
+            raise ValueError("the members of this ensemble generate in different orders, so it "
+                             "has no single order: see .orders")
+        return orders[0]
+
     def member_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """(K, B): log p_k(x) of every member."""
         members = []
@@ -264,19 +281,60 @@ class MaskEnsemble(DensityModel):
         return torch.logsumexp(self.member_log_probs(x), dim=0) - math.log(len(self.masks))
 
     @torch.no_grad()
-    def sample(self, num: int, *, seed: int | None = None,
-               generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """(num, n) samples of the mixture: a member chosen uniformly for each, then sampled."""
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise ValueError(f"num must be a positive int, got {num!r}")
+    def sample(self, num: int | None = None, *, seed: int | None = None,
+               generator: torch.Generator | None = None, temperature: float = 1.0,
+               x: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(num, n) samples of the mixture: a member chosen for each sample, then sampled.
+
+        Arguments as for :meth:`Autoregressive.sample`. Without ``x`` each member is chosen
+        with probability 1/K. Completing ``x`` where ``mask`` is True samples the mixture's
+        conditional, p(x_u | x_o) = Σ_k w_k p_k(x_u | x_o) with w_k ∝ p_k(x_o): a member is
+        chosen in proportion to how well it explains the observed values, then completes them.
+        p_k(x_o) is the product of member k's conditionals of the observed dimensions that come
+        before its first unobserved one, so this is exact when every observed dimension comes
+        before every unobserved one in every member's ordering (members in raster order and
+        the top rows of an image observed, say). Otherwise each member is weighted by that
+        observed prefix alone, and, as for one model, later observations are clamped but do
+        not inform earlier samples. ``temperature`` tempers the members' conditionals, not the
+        choice of member.
+        """
         generator = make_generator(seed, generator)
-        choice = torch.randint(len(self.masks), (num,), generator=generator,
-                               device=generator.device if generator is not None else "cpu")
+        where = generator.device if generator is not None else "cpu"
+        if x is None and mask is None:
+            num = check_int("num", num)
+            choice = torch.randint(len(self.masks), (num,), generator=generator, device=where)
+            observed = known = None
+        else:
+            observed, known = self.made._completion_inputs(num, x, mask)  # checked, prepared
+            num = observed.shape[0]
+            log_w = self._observed_log_probs(observed, known)  # (K, B): log p_k(x_o)
+            u = torch.rand(num, generator=generator, device=where)
+            choice = draw_category(log_w.T, u.to(log_w.device))
         out = torch.zeros(num, self.n, device=self.made.device, dtype=self.made.dtype)
         for member, k in enumerate(self.masks):
             rows = (choice == member).nonzero().flatten().to(out.device)
-            if len(rows):
-                with self.made.using_mask(k):
+            if not len(rows):
+                continue
+            with self.made.using_mask(k):
+                if observed is None:
                     out[rows] = self.made.sample(len(rows), generator=generator,
                                                  temperature=temperature)
+                else:
+                    out[rows] = self.made.sample(x=observed[rows], mask=known[rows],
+                                                 generator=generator, temperature=temperature)
         return out
+
+    def _observed_log_probs(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """(K, B): each member's log-probability of the observed dimensions that come before
+        its first unobserved one, Σ log p_k(x_i | x_<i) over them (a marginal of the member,
+        as every conditional in it sees observed values alone)."""
+        rows = []
+        for k in self.masks:
+            with self.made.using_mask(k):
+                logits = self.made._logits(x)  # (B, n)
+                terms = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+                position = (input_degrees(self.made.order) - 1).to(x.device)  # (n,)
+            first_unknown = torch.where(known, self.n, position).min(dim=1).values  # (B,)
+            prefix = known & (position < first_unknown[:, None])  # (B, n)
+            rows.append(torch.where(prefix, terms, torch.zeros_like(terms)).sum(dim=1))
+        return torch.stack(rows).double()
