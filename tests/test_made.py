@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -342,6 +343,31 @@ def test_bad_mask_numbers_are_refused():
         model.ensemble([])
     with pytest.raises(TypeError, match="MADE"):
         ar.MaskEnsemble(ar.NADE(6, 3), [0])
+
+
+def test_masks_need_a_seed_and_set_mask_a_number():
+    with pytest.raises(ValueError, match="seed must be an int"):
+        ar.MADE(6, (5,), seed=None)
+    model = ar.MADE(6, (5,), num_masks=2)
+    model.set_mask(1)
+    with pytest.raises(ValueError, match="set_mask needs a mask number"):
+        model.set_mask(None)
+    assert int(model.mask_index) == 1
+
+
+def test_sizes_and_mask_numbers_may_be_numpy_integers(tmp_path):
+    model = ar.MADE(np.int64(6), np.int32(5), num_masks=np.int64(3), seed=np.uint16(2))
+    twin = ar.MADE(6, (5,), num_masks=3, seed=2)
+    assert model.config() == twin.config()
+    assert all(type(v) is int for v in (model.n, model.num_masks, model.seed, *model.hidden))
+    assert torch.equal(model.orders, twin.orders)
+    model.set_mask(np.int64(2))
+    assert int(model.mask_index) == 2
+    assert ar.MADE(6, [np.int64(4), 3]).hidden == (4, 3)
+    ar.save(model, tmp_path / "m.pt")
+    assert ar.load(tmp_path / "m.pt").config() == model.config()
+    ensemble = model.ensemble(np.arange(2))
+    assert ensemble.masks == (0, 1) and ensemble.sample(np.int64(4), seed=0).shape == (4, 6)
 
 
 def test_direct_connections_let_every_output_see_all_its_predecessors():

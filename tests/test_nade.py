@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,3 +102,14 @@ def test_checkpoint_keeps_the_hidden_size(tmp_path):
     assert loaded.config() == {"n": 12, "hidden": 7, "block": 5}
     x = binary(4, 12, seed=10)
     assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+
+
+def test_sizes_may_be_numpy_integers(tmp_path):
+    model = ar.NADE(np.int64(5), hidden=np.int32(3), block=np.uint8(2))
+    assert model.config() == {"n": 5, "hidden": 3, "block": 2}
+    assert all(type(v) is int for v in model.config().values())
+    ar.save(model, tmp_path / "m.pt")
+    assert ar.load(tmp_path / "m.pt").config() == model.config()
+    for bad in (np.float64(3.0), np.bool_(True), 0):
+        with pytest.raises(ValueError, match="hidden must be a positive int"):
+            ar.NADE(5, hidden=bad)

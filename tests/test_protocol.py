@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,6 +168,23 @@ def test_bad_sampling_arguments_are_refused(make):
         model.sample(5, x=torch.zeros(2, 4), mask=torch.ones(4, dtype=torch.bool))
     with pytest.raises(TypeError, match="torch.Tensor"):
         model.sample(2, x=[[0, 1, 0, 1], [1, 1, 0, 0]], mask=torch.ones(4, dtype=torch.bool))
+
+
+def test_a_generator_must_be_a_torch_generator(make):
+    model = make(4)
+    for bad in (5, "seed", torch.zeros(1)):
+        with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+            model.sample(3, generator=bad)
+
+
+def test_sizes_and_seeds_may_be_numpy_integers(make):
+    model = make(np.int64(5))
+    assert type(model.n) is int and model.n == 5
+    a = model.sample(np.int32(4), seed=np.int64(3))
+    assert torch.equal(a, model.sample(4, seed=3))
+    for bad in (np.float32(4.0), np.bool_(True), 4.0):
+        with pytest.raises(ValueError, match="num must be a positive int"):
+            model.sample(bad)
 
 
 def test_a_double_precision_model_takes_any_binary_input(make):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -160,3 +161,26 @@ def test_a_component_of_weight_zero_is_never_drawn():
     u = torch.stack([torch.full((rows,), 1 - 2**-24), torch.full((rows,), 0.5)], dim=1).double()
     component = (m._draw(params, u, 1.0) / 10).round()
     assert not (component == K - 1).any()
+
+
+def test_conditional_density_refuses_a_bad_index_or_grid():
+    m, x = model(3), torch.zeros(2, 3)
+    grid = torch.linspace(-2, 2, 5)
+    for i in (1.0, 1.5, True, "1", 3, -1):
+        with pytest.raises(ValueError, match=r"i must be an int in 0\.\.2"):
+            m.conditional_density(x, i, grid)
+    with pytest.raises(TypeError, match="grid must be a torch.Tensor"):
+        m.conditional_density(x, 1, [-1.0, 0.0, 1.0])
+    for bad in (torch.zeros(2, 3), torch.arange(5)):
+        with pytest.raises(ValueError, match="grid must be a 1-D floating-point tensor"):
+            m.conditional_density(x, 1, bad)
+    torch.testing.assert_close(m.conditional_density(x, np.int64(1), grid),
+                               m.conditional_density(x, 1, grid))
+
+
+def test_sizes_may_be_numpy_integers(tmp_path):
+    m = ar.RNADE(np.int64(3), components=np.int32(2), hidden=np.int16(4))
+    assert m.config() == {"n": 3, "components": 2, "hidden": 4, "mixture_weights": "learnt"}
+    assert all(type(v) is int for k, v in m.config().items() if k != "mixture_weights")
+    ar.save(m, tmp_path / "r.pt")  # a checkpoint holds plain ints, which load accepts
+    assert ar.load(tmp_path / "r.pt").config() == m.config()

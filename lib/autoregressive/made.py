@@ -33,6 +33,7 @@ allowed degree, which guarantees every output after the first a path from the fi
 from __future__ import annotations
 
 import math
+import numbers
 from contextlib import contextmanager
 
 import torch
@@ -112,14 +113,20 @@ class MADE(BinaryAutoregressive):
                  natural_order: bool = True, connected: bool = True, direct: bool = False,
                  seed: int = 0):
         super().__init__(n)
-        if isinstance(hidden, int) and not isinstance(hidden, bool):
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
             hidden = (hidden,)  # one hidden layer
-        hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
-        if (not isinstance(hidden, tuple) or not hidden
-                or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden)):
-            raise ValueError(f"hidden must be a positive int or a non-empty tuple of them, got {hidden!r}")
-        if not isinstance(num_masks, int) or isinstance(num_masks, bool) or num_masks < 1:
-            raise ValueError(f"num_masks must be a positive int, got {num_masks!r}")
+        if not isinstance(hidden, (tuple, list)) or not hidden or any(
+                isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1
+                for h in hidden):
+            raise ValueError(f"hidden must be a positive int or a non-empty tuple of them, "
+                             f"got {hidden!r}")
+        hidden = tuple(int(h) for h in hidden)
+        num_masks = check_int("num_masks", num_masks)
+        if seed is None:
+            raise ValueError("seed must be an int: the masks are drawn from it, and a checkpoint "
+                             "rebuilds them from it")
+        seed = check_int("seed", seed, minimum=0)
+        n = self.n  # a Python int
         for name, value in (("natural_order", natural_order), ("connected", connected),
                             ("direct", direct)):
             if not isinstance(value, bool):
@@ -158,6 +165,8 @@ class MADE(BinaryAutoregressive):
 
     def set_mask(self, k: int) -> None:
         """Use connectivity k (0 ≤ k < num_masks) from now on."""
+        if k is None:
+            raise ValueError(f"set_mask needs a mask number in 0..{self.num_masks - 1}, got None")
         k = self._mask_number(k)
         order, degrees = self.degrees(k)
         # New mask tensors, not writes into the old ones: a graph that used the previous masks
@@ -186,9 +195,10 @@ class MADE(BinaryAutoregressive):
     def _mask_number(self, k: int | None) -> int:
         if k is None:
             return int(self.mask_index)
-        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < self.num_masks:
+        if (isinstance(k, bool) or not isinstance(k, numbers.Integral)
+                or not 0 <= k < self.num_masks):
             raise ValueError(f"mask must be an int in 0..{self.num_masks - 1}, got {k!r}")
-        return k
+        return int(k)
 
     @property
     def order(self) -> torch.Tensor:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import BinaryAutoregressive, check_binary
+from .base import BinaryAutoregressive, check_binary, check_int
 
 
 class NADE(BinaryAutoregressive):
@@ -40,10 +40,8 @@ class NADE(BinaryAutoregressive):
 
     def __init__(self, n: int, hidden: int = 500, block: int = 8):
         super().__init__(n)
-        for name, value in (("hidden", hidden), ("block", block)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.hidden, self.block = hidden, block
+        self.hidden, self.block = check_int("hidden", hidden), check_int("block", block)
+        n, hidden = self.n, self.hidden  # as Python ints
         self.W = nn.Parameter(torch.randn(n, hidden) * 0.01)  # row j: x_j into every hidden unit
         self.c = nn.Parameter(torch.zeros(hidden))  # hidden bias, shared by all conditionals
         self.V = nn.Parameter(torch.randn(n, hidden) * 0.01)  # row i: h_i into the logit of x_i

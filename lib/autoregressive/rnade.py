@@ -16,6 +16,7 @@ log of zero. (Uria et al. also rescale each a_i by a learnt ρ_i; this version l
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -39,9 +40,8 @@ class RNADE(Autoregressive):
     def __init__(self, n: int, components: int = 5, hidden: int = 100,
                  mixture_weights: str = "learnt"):
         super().__init__(n)
-        for name, value in (("components", components), ("hidden", hidden)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        components, hidden = check_int("components", components), check_int("hidden", hidden)
+        n = self.n  # a Python int
         if mixture_weights not in ("learnt", "equal"):
             raise ValueError(f"mixture_weights must be 'learnt' or 'equal', got {mixture_weights!r}")
         self.components, self.hidden, self.mixture_weights = components, hidden, mixture_weights
@@ -129,8 +129,14 @@ class RNADE(Autoregressive):
         """p(x_i = g | x_<i) for every g in ``grid``: (B, len(grid)); x's values from i on are
         ignored. For plots, and to check that each conditional integrates to one."""
         self._check(x)
-        if not 0 <= i < self.n:
-            raise ValueError(f"i must be in 0..{self.n - 1}, got {i}")
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < self.n:
+            raise ValueError(f"i must be an int in 0..{self.n - 1}, got {i!r}")
+        if not isinstance(grid, torch.Tensor):
+            raise TypeError(f"grid must be a torch.Tensor of values, got {type(grid).__name__}")
+        if grid.dim() != 1 or not torch.is_floating_point(grid):
+            raise ValueError(f"grid must be a 1-D floating-point tensor, got shape "
+                             f"{tuple(grid.shape)} and dtype {grid.dtype}")
+        i = int(i)
         log_weights, means, log_std = self._mixture(self._logits(self._prepare(x))[:, i])  # (B, K)
         g = grid.to(self.device, self.dtype)[None, :, None]  # (1, G, 1)
         log_normal = _log_normal(g, means[:, None], log_std[:, None])  # (B, G, K)
