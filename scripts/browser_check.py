@@ -7,7 +7,8 @@ output lines cut off by their box, code cells that scroll sideways, controls tha
 or pushed out of their widget, and for each widget whether moving its first slider or dropdown
 changes the picture it shows (that is, whether it responds on the static page, without a kernel).
 Screenshots of every page and widget go to SCREENSHOT_DIR. The exit status is 1 when a page has
-a console error, a cut-off output line or a widget control out of its box, else 0.
+a console error, a cut-off output line, a widget control squeezed or out of its box, or a widget
+that is not drawn; else 0 (widgets that do not respond are reported, not counted).
 
 The pages load MathJax, require.js and the widget manager from CDNs. This script serves the site
 on 127.0.0.1 and serves those files from a local npm cache instead (installed on first use into
@@ -237,20 +238,18 @@ for (const c of area.querySelectorAll('canvas')) {
 return parts;
 """
 
-FIRST_CONTROL_JS = r"""
+CONTROLS_JS = r"""
 const area = document.querySelectorAll('.widget-subarea')[arguments[0]];
-const slider = area.querySelector('.widget-slider .noUi-handle, .widget-slider input[type=range]');
-const select = area.querySelector('.widget-dropdown select');
-if (slider && (!select || (slider.compareDocumentPosition(select)
-                          & Node.DOCUMENT_POSITION_FOLLOWING))) {
-  const label = slider.closest('.widget-slider').querySelector('.widget-label');
-  return ['slider', slider, label ? label.textContent.trim() : ''];
+const found = [];
+for (const el of area.querySelectorAll('.widget-slider .noUi-handle, .widget-slider input[type=range], '
+                                       + '.widget-dropdown select')) {
+  if (el.offsetParent === null) continue;
+  const box = el.closest('.widget-slider, .widget-dropdown');
+  const label = box.querySelector('.widget-label');
+  found.push([el.tagName === 'SELECT' ? 'dropdown' : 'slider', el,
+              label ? label.textContent.trim() : '']);
 }
-if (select) {
-  const label = select.closest('.widget-dropdown').querySelector('.widget-label');
-  return ['dropdown', select, label ? label.textContent.trim() : ''];
-}
-return null;
+return found;
 """
 
 WIDGETS_READY_JS = r"""
@@ -337,11 +336,25 @@ def full_screenshot(driver, path: Path, max_height: int = 30000) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
-def try_widget(driver, index: int, shots: Path, stem: str) -> dict:
-    """Move the widget's first slider one step (or its dropdown one choice); did the picture change?"""
+def move(driver, kind: str, element) -> None:
+    """One step right on a slider (its keyboard handle), the next choice of a dropdown."""
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
+    if kind == "slider":
+        driver.execute_script("arguments[0].focus()", element)
+        element.send_keys(Keys.ARROW_RIGHT)
+    else:
+        select = Select(element)
+        current = select.options.index(select.first_selected_option)
+        select.select_by_index((current + 1) % len(select.options))
+
+
+def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6) -> dict:
+    """Move each slider and dropdown of a widget in turn: does the picture it shows change?
+
+    The widget responds (on a page without a kernel) when moving its first control changes
+    its picture; the other controls are reported beside it."""
     area = driver.execute_script("return document.querySelectorAll('.widget-subarea')[arguments[0]]",
                                  index)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", area)
@@ -350,33 +363,29 @@ def try_widget(driver, index: int, shots: Path, stem: str) -> dict:
         area.screenshot(str(shots / f"{stem}-widget{index + 1}.png"))
     except Exception:  # an element wider than the page cannot always be captured
         pass
-    result = {"widget": index + 1, "control": None, "responds": None}
-    control = driver.execute_script(FIRST_CONTROL_JS, index)
-    before = driver.execute_script(PICTURE_JS, index)
-    if control is None:
+    result = {"widget": index + 1, "control": None, "responds": None, "controls": []}
+    controls = driver.execute_script(CONTROLS_JS, index)[:max_controls]
+    if not controls:
         result["note"] = "no slider or dropdown"
         return result
-    kind, element, label = control
-    result["control"] = f"{kind} '{label}'"
-    if not before:
+    if not driver.execute_script(PICTURE_JS, index):
         result["note"] = "shows no image"
-    try:
-        if kind == "slider":
-            driver.execute_script("arguments[0].focus()", element)
-            element.send_keys(Keys.ARROW_RIGHT)
-            time.sleep(0.1)
-            element.send_keys(Keys.ARROW_RIGHT)
-        else:
-            select = Select(element)
-            choices = len(select.options)
-            current = select.options.index(select.first_selected_option)
-            select.select_by_index((current + 1) % choices)
-    except Exception as error:  # report, do not stop the run
-        result["note"] = f"could not move it: {type(error).__name__}"
-        return result
-    time.sleep(1.0)
-    after = driver.execute_script(PICTURE_JS, index)
-    result["responds"] = bool(before) and after != before
+    for kind, element, label in controls:
+        before = driver.execute_script(PICTURE_JS, index)
+        try:
+            move(driver, kind, element)
+        except Exception as error:  # report, do not stop the run
+            result["controls"].append({"control": f"{kind} '{label}'", "responds": None,
+                                       "note": f"could not move it: {type(error).__name__}"})
+            continue
+        time.sleep(1.0)
+        after = driver.execute_script(PICTURE_JS, index)
+        result["controls"].append({"control": f"{kind} '{label}'",
+                                   "responds": bool(before) and after != before})
+    first = result["controls"][0]
+    result["control"], result["responds"] = first["control"], first["responds"]
+    if first.get("note"):
+        result["note"] = first["note"]
     try:
         area.screenshot(str(shots / f"{stem}-widget{index + 1}-moved.png"))
     except Exception:
@@ -408,6 +417,9 @@ def check_page(driver, base: str, page: str, width: int, shots: Path, widgets: b
 # --- the report ----------------------------------------------------------------------------------
 
 
+VERDICT = {True: "responds", False: "does not respond", None: "not tried"}
+
+
 def print_report(reports: list[PageReport], unserved: list[str]) -> int:
     problems = 0
     for r in reports:
@@ -425,13 +437,15 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
             print(f"   widget controls squeezed or out of their box: {len(r.squeezed)}")
             for s in r.squeezed:
                 print(f"     - widget {s['widget'] + 1}, {s['control']!r}: {s['problem']}")
-        if r.widgets:
+        if r.widgets or r.widget_views:
             print(f"   widgets: {len(r.widgets)} drawn of {r.widget_views}")
             for w in r.widgets:
-                verdict = {True: "responds", False: "does not respond", None: "not tried"}[w["responds"]]
                 note = f" ({w['note']})" if w.get("note") else ""
-                print(f"     - widget {w['widget']}: {w['control'] or '-'}: {verdict}{note}")
-        problems += len(r.errors) + len(r.cut_lines) + len(r.squeezed)
+                others = "".join(f"; {c['control']}: {VERDICT[c['responds']]}"
+                                 for c in w.get("controls", [])[1:])
+                print(f"     - widget {w['widget']}: {w['control'] or '-'}: "
+                      f"{VERDICT[w['responds']]}{note}{others}")
+        problems += len(r.errors) + len(r.cut_lines) + len(r.squeezed) + (len(r.widgets) < r.widget_views)
     if unserved:
         print("\nCDN files asked for and not in the local cache:")
         for url in sorted(set(unserved)):
@@ -445,7 +459,7 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
               f"{sum(len(r.scrolling_code) for r in rows)} of {sum(r.code_cells for r in rows)} code "
               f"cells scroll sideways, {sum(len(r.squeezed) for r in rows)} squeezed controls, "
               f"widgets responding {sum(1 for w in tried if w['responds'])} of {len(tried)} tried")
-        chapters = sorted({r.page for r in rows if r.widgets})
+        chapters = sorted({r.page for r in rows if r.widgets or r.widget_views})
         for page in chapters:
             ws = [w for r in rows if r.page == page for w in r.widgets]
             alive = sum(1 for w in ws if w["responds"])

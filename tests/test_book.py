@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -38,3 +39,43 @@ def test_widget_state_and_citations_reach_the_pages(site):
     assert "application/vnd.jupyter.widget-state+json" in html
     assert "Larochelle" in html
     assert "Larochelle" in (site / "references.html").read_text()
+
+
+def _head(page: Path) -> str:
+    return page.read_text().split("</head>", 1)[0]
+
+
+def test_each_script_and_stylesheet_once(site):
+    # Sphinx 7.4 once wrote sphinx-thebe's inline `const THEBE_JS_URL` twice (a SyntaxError on
+    # every page); _ext/book_pages.py keeps one of each. The book's own files are there, once.
+    pages = [site / "intro.html", site / "references.html", *sorted((site / "chapters").glob("*.html"))]
+    for page in pages:
+        head = _head(page)
+        sources = re.findall(r'<script\b[^>]*\bsrc="([^"?]+)', head)
+        sheets = re.findall(r'<link\b[^>]*\bhref="([^"?]+\.css)', head)
+        inline = [body for body in re.findall(r"<script\b[^>]*>(.*?)</script>", head, re.S) if body.strip()]
+        for kind, items in (("script", sources), ("stylesheet", sheets), ("inline script", inline)):
+            repeated = sorted({item[:80] for item in items if items.count(item) > 1})
+            assert not repeated, f"{page.name}: {kind} included more than once: {repeated}"
+        assert head.count("THEBE_JS_URL =") <= 1, page.name
+        assert sum(s.endswith("_static/book.js") for s in sources) == 1, f"{page.name}: book.js"
+        assert sum(s.endswith("_static/book.css") for s in sheets) == 1, f"{page.name}: book.css"
+
+
+def test_widget_manager_is_told_where_its_files_are(site):
+    # Before require.js loads, so that its fonts come from its own folder, not chapters/.
+    head = _head(site / "chapters" / "02_fvsbn.html")
+    assert "require.min.js" in head and "embed-amd.js" in head
+    paths = head.find("__jupyter_widgets_assets_path__")
+    assert 0 <= paths < head.find("require.min.js")
+    assert '"@jupyter-widgets/controls": "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@' in head
+
+
+def test_bibliography_is_labelled_author_year(site):
+    html = (site / "references.html").read_text()
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>(.*?)<span', html)
+    assert len(labels) >= 5
+    for label in labels:
+        assert re.fullmatch(r"[^\d,]+(?: and [^\d,]+| et al\.)?, \d{4}[a-z]?", label), label
+    assert "Larochelle and Murray, 2011" in labels
+    assert labels == sorted(labels, key=str.lower)
