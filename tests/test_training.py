@@ -231,6 +231,8 @@ def test_made_ensembles_and_autoencoders_run_on_a_gpu():
     ensemble = made.ensemble()
     assert ensemble.log_prob(x).device.type == "cuda"
     assert torch.equal(ensemble.sample(5, seed=0).cpu(), ensemble.sample(5, seed=0).cpu())
+    completed = ensemble.sample(x=x[:5], mask=torch.arange(6) < 3, seed=1)
+    assert completed.device.type == "cuda" and torch.equal(completed[:, :3].cpu(), x[:5, :3])
     autoencoder = ar.Autoencoder(6, hidden=4).to("cuda")
     assert autoencoder.reconstruction_error(x).device.type == "cuda"  # a CPU batch is moved
     assert ar.dependency_matrix(made.logits, x[0].cuda()).shape == (6, 6)
