@@ -366,7 +366,10 @@ def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6
     result = {"widget": index + 1, "control": None, "responds": None, "controls": []}
     controls = driver.execute_script(CONTROLS_JS, index)[:max_controls]
     if not controls:
-        result["note"] = "no slider or dropdown"
+        bar = driver.execute_script(
+            "return !!document.querySelectorAll('.widget-subarea')[arguments[0]]"
+            ".querySelector('.widget-progress, .progress')", index)
+        result["note"] = "a progress bar" if bar else "no slider or dropdown"
         return result
     if not driver.execute_script(PICTURE_JS, index):
         result["note"] = "shows no image"
@@ -461,9 +464,15 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
               f"widgets responding {sum(1 for w in tried if w['responds'])} of {len(tried)} tried")
         chapters = sorted({r.page for r in rows if r.widgets or r.widget_views})
         for page in chapters:
-            ws = [w for r in rows if r.page == page for w in r.widgets]
+            (row,) = [r for r in rows if r.page == page]
+            ws = row.widgets
             alive = sum(1 for w in ws if w["responds"])
-            print(f"     {page}: {alive} of {len(ws)} widgets respond")
+            dead = sum(1 for w in ws if w["responds"] is False)
+            bars = sum(1 for w in ws if w.get("note") == "a progress bar")
+            untried = len(ws) - alive - dead - bars
+            print(f"     {page}: {row.widget_views} widgets, {len(ws)} drawn: {alive} respond, "
+                  f"{dead} do not, {untried} without a slider or dropdown to try, "
+                  f"{bars} progress bars")
     return 1 if problems else 0
 
 

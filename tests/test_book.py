@@ -79,3 +79,24 @@ def test_bibliography_is_labelled_author_year(site):
         assert re.fullmatch(r"[^\d,]+(?: and [^\d,]+| et al\.)?, \d{4}[a-z]?", label), label
     assert "Larochelle and Murray, 2011" in labels
     assert labels == sorted(labels, key=str.lower)
+
+
+def test_browser_check_maps_every_cdn_address_the_pages_use(site, tmp_path):
+    # scripts/browser_check.py serves the pages' CDN files from a local npm cache; each CDN
+    # address in the built pages must map to a file there (here a stand-in cache of empty files).
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import browser_check
+    finally:
+        sys.path.pop(0)
+    modules = tmp_path / "node_modules"
+    for relative in ("mathjax/es5/tex-mml-chtml.js", "requirejs/require.js",
+                     "@jupyter-widgets/html-manager/dist/embed-amd.js"):
+        (modules / relative).parent.mkdir(parents=True, exist_ok=True)
+        (modules / relative).write_text("")
+    html = (site / "chapters" / "02_fvsbn.html").read_text()
+    addresses = set(re.findall(r'src="https://([^/"]+)/([^"]+)"', html))
+    assert len(addresses) >= 3, addresses
+    for host, path in addresses:
+        assert browser_check.cdn_file(modules, host, path) is not None, f"https://{host}/{path}"
+    assert browser_check.cdn_file(modules, "cdn.jsdelivr.net", "npm/mathjax@3/../../../etc/passwd") is None
