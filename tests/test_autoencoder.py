@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -86,3 +87,10 @@ def test_bad_settings_and_inputs_to_the_tools_are_refused():
         ar.dependency_matrix(ar.FVSBN(4).logits, torch.zeros(2, 4))
     with pytest.raises(TypeError, match="loss must be a function"):
         ar.fit(ar.FVSBN(4), torch.zeros(4, 4), torch.zeros(4, 4), epochs=1, loss=3)
+
+
+def test_sizes_may_be_numpy_integers_but_not_floats():
+    model = ar.Autoencoder(np.int64(6), hidden=np.int32(3))
+    assert (model.n, model.hidden) == (6, 3) and type(model.n) is int
+    with pytest.raises(ValueError, match="hidden must be a positive int"):
+        ar.Autoencoder(6, hidden=3.0)

@@ -183,3 +183,10 @@ def test_dequantized_logit_mnist_and_its_jacobian():
         8.0 + (100.0 - 784 * math.log(2)) / (784 * math.log(2)))
     with pytest.raises(ValueError, match="alpha"):
         data.dequantized_logit_mnist("test", alpha=0.5)
+
+
+def test_sizes_may_be_numpy_integers():
+    import numpy as np
+    assert ar.data.two_moons(np.int32(5)).shape == (5, 2)
+    with pytest.raises(ValueError, match="levels must be an int from 2 to 256"):
+        ar.quantized_mnist("test", np.int64(300))

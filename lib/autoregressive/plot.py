@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .base import check_int
 from .made import MADE, input_degrees
 
 MNIST_SHAPE = (28, 28)
@@ -225,10 +226,8 @@ def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5,
         raise ValueError("images must be a (B, n) tensor")
     if not 1 <= len(images) <= 8:
         raise ValueError(f"completion_rows draws 1 to 8 images, got {len(images)}")
-    if not isinstance(rows_kept, int) or not 0 <= rows_kept <= shape[0]:
-        raise ValueError(f"rows_kept must be an int from 0 to {shape[0]}, got {rows_kept!r}")
-    if not isinstance(completions, int) or not 1 <= completions <= 12:
-        raise ValueError(f"completions must be an int from 1 to 12, got {completions!r}")
+    rows_kept = check_int("rows_kept", rows_kept, minimum=0, maximum=shape[0])
+    completions = check_int("completions", completions, minimum=1, maximum=12)
     keep = torch.zeros(model.n, dtype=torch.bool)
     keep[: rows_kept * shape[1]] = True
     filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)

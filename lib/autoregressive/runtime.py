@@ -16,6 +16,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from .base import check_int
+
 QUICK_ENV = "AUTOREGRESSIVE_QUICK"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -56,8 +58,7 @@ def device() -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch (CPU and CUDA); return a CPU generator seeded the same."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int("seed", seed, minimum=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -72,8 +73,7 @@ def seconds_per_call(fn, repeats: int = 1, device: torch.device | str | None = N
     """Wall-clock seconds of one call of ``fn()``, averaged over ``repeats`` calls after one
     warm-up call. On a CUDA ``device`` the GPU is synchronised before the clock starts and
     stops, so that queued work is counted."""
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    repeats = check_int("repeats", repeats)
     cuda = device is not None and torch.device(device).type == "cuda"
     fn()  # warm-up: first-call allocations and kernel selection are not the steady state
     if cuda:

@@ -21,6 +21,7 @@ import base64
 import io
 import itertools
 import math
+import numbers
 
 import ipywidgets as w
 import matplotlib
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from IPython.display import display
 
-from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary
+from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
 from .plot import FONT, MNIST_SHAPE, BookFigure, made_network, tile
 from .train import training_speed
@@ -138,7 +139,7 @@ def _check_values(name: str, values, low: float, high: float, integer: bool = Fa
     if not values or len(values) > 48:
         raise ValueError(f"{name} must hold 1 to 48 values, got {len(values)}")
     for v in values:
-        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        ok = isinstance(v, numbers.Integral) if integer else isinstance(v, numbers.Real)
         if isinstance(v, bool) or not ok or not low <= v <= high:
             raise ValueError(f"{name} must hold {'ints' if integer else 'numbers'} from {low} "
                              f"to {high}, got {v!r}")
@@ -167,8 +168,7 @@ def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE, 
         _check_image_model(each, shape)
     seeds = _check_values("seeds", seeds, 0, 2**31 - 1, integer=True)
     temperatures = _check_values("temperatures", temperatures, 1e-3, 100.0)
-    if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= 64:
-        raise ValueError(f"num must be an int from 1 to 64, got {num!r}")
+    num = check_int("num", num, maximum=64)
     ncols = math.ceil(math.sqrt(num))
     pictures = {}
     for (name, chosen), t in itertools.product(models.items(), temperatures):
@@ -200,8 +200,7 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
     ((n,) or (1, n)): the pixels seen so far, and p(x_j = 1 | x_<j) for every pixel up to there.
     """
     _check_image_model(model, shape, binary=True)
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= 48:
-        raise ValueError(f"steps must be an int from 2 to 48, got {steps!r}")
+    steps = check_int("steps", steps, minimum=2, maximum=48)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor image, got {type(x).__name__}")
     x = x.reshape(1, -1)
@@ -253,8 +252,7 @@ def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, in
         raise ValueError("images must be a (B, n) tensor of 1 to 8 images, e.g. test[:6]")
     model._check(images, "images")
     rows = _check_values("rows", rows, 0, shape[0], integer=True)
-    if not isinstance(completions, int) or isinstance(completions, bool) or not 1 <= completions <= 12:
-        raise ValueError(f"completions must be an int from 1 to 12, got {completions!r}")
+    completions = check_int("completions", completions, maximum=12)
     pictures = {}
     for r in rows:
         keep = torch.zeros(model.n, dtype=torch.bool)
@@ -333,11 +331,9 @@ def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) 
     """The masks of a small MADE: seed, ordering, number and size of hidden layers, and whether
     the degrees are drawn so that every output keeps an input (``connected``). Every setting
     draws a new network, so this widget needs a live Python kernel (Jupyter, Colab)."""
-    if not isinstance(n, int) or isinstance(n, bool) or not 2 <= n <= 16:
-        raise ValueError(f"n must be an int from 2 to 16 (a network small enough to draw), got {n!r}")
-    for name, value, most in (("max_layers", max_layers, 4), ("max_units", max_units, 24)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
-            raise ValueError(f"{name} must be an int from 1 to {most}, got {value!r}")
+    n = check_int("n (a network small enough to draw)", n, minimum=2, maximum=16)
+    max_layers = check_int("max_layers", max_layers, maximum=4)
+    max_units = check_int("max_units", max_units, maximum=24)
     seed = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=WIDE,
                             layout=w.Layout(width="12em"))
     natural = w.Checkbox(value=False, description="natural order", style=WIDE)
