@@ -274,6 +274,7 @@ class PageReport:
     page: str
     width: int
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     cut_lines: list[dict] = field(default_factory=list)
     scrolling_code: list[dict] = field(default_factory=list)
     code_cells: int = 0
@@ -314,13 +315,16 @@ def set_width(driver, width: int) -> None:
     })
 
 
-def console_errors(driver, base: str) -> list[str]:
-    errors = []
+def console_messages(driver, base: str) -> tuple[list[str], list[str]]:
+    """The console's errors (including files that failed to load) and warnings since last asked."""
+    errors, warnings = [], []
     for entry in driver.get_log("browser"):
-        if entry["level"] != "SEVERE":
-            continue
-        errors.append(entry["message"].replace(base, "/"))
-    return errors
+        message = entry["message"].replace(base, "/")
+        if entry["level"] == "SEVERE":
+            errors.append(message)
+        elif entry["level"] == "WARNING":
+            warnings.append(message)
+    return errors, warnings
 
 
 def full_screenshot(driver, path: Path, max_height: int = 30000) -> None:
@@ -413,7 +417,7 @@ def check_page(driver, base: str, page: str, width: int, shots: Path, widgets: b
     if widgets:
         for index in range(state["shown"]):
             report.widgets.append(try_widget(driver, index, shots, stem))
-    report.errors = console_errors(driver, base)
+    report.errors, report.warnings = console_messages(driver, base)
     return report
 
 
@@ -430,6 +434,10 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
         print(f"   console errors: {len(r.errors)}")
         for message in dict.fromkeys(r.errors):
             print("     -", message[:300])
+        if r.warnings:
+            print(f"   console warnings (not counted): {len(r.warnings)}")
+            for message in dict.fromkeys(r.warnings):
+                print("     -", message[:160])
         print(f"   printed lines cut off: {len(r.cut_lines)}")
         for cut in r.cut_lines:
             line = cut["line"]
