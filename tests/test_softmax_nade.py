@@ -57,28 +57,67 @@ def test_a_category_of_probability_zero_is_never_drawn():
     assert m._draw(logits.expand(3, 3), torch.tensor([0.0, 0.25, 0.999], dtype=torch.float64), 1.0).tolist() == [1, 1, 2]
 
 
-def test_with_two_levels_it_contains_the_bernoulli_nade():
+def test_with_two_levels_it_is_the_bernoulli_nade():
     binary = randomize(ar.NADE(7, hidden=5), seed=1)
     soft = ar.SoftmaxNADE(7, 2, hidden=5)
-    with torch.no_grad():  # category 0 contributes nothing; category 1 is the binary model
-        soft.W.zero_(), soft.V.zero_(), soft.b.zero_()
-        soft.W[:, 1] = binary.W
+    assert soft.num_parameters() == binary.num_parameters()
+    with torch.no_grad():  # category 1's weights are the binary model's; category 0 has none
+        soft.W[:, 0], soft.V[:, 0], soft.b[:, 0] = binary.W, binary.V, binary.b
         soft.c.copy_(binary.c)
-        soft.V[:, 1] = binary.V
-        soft.b[:, 1] = binary.b
     x = all_values(7, 2)
-    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.float()), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.float()), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(soft.logits(x)[..., 1], binary.logits(x.float()))
+    assert torch.equal(soft.logits(x)[..., 0], torch.zeros(2**7, 7))
+
+
+def test_with_two_levels_it_starts_from_the_bernoulli_nades_weights():
+    torch.manual_seed(3)
+    binary = ar.NADE(7, hidden=5)
+    torch.manual_seed(3)
+    soft = ar.SoftmaxNADE(7, 2, hidden=5)
+    for name in ("W", "V", "b"):
+        assert torch.equal(getattr(soft, name)[:, 0], getattr(binary, name)), name
+    assert torch.equal(soft.c, binary.c)
+
+
+def test_category_zero_adds_nothing_to_the_hidden_units():
+    m = model(5, 3)
+    x = torch.tensor([[0, 0, 0, 0, 0], [0, 2, 0, 0, 1]])
+    logits = m.logits(x)  # before any nonzero value every conditional sees h = σ(c)
+    z = torch.sigmoid(m.c) @ m.V.transpose(1, 2) + m.b  # (n, K-1): logits 1..K-1 at h = σ(c)
+    torch.testing.assert_close(logits[0, :, 1:], z)
+    torch.testing.assert_close(logits[1, :2, 1:], z[:2])
+
+
+def test_logit_i_is_bit_identical_whatever_x_i_is():
+    m = model(12, 4, hidden=6, scale=3.0)
+    x = torch.randint(0, 4, (20, 12), generator=torch.Generator().manual_seed(9))
+    base = m.logits(x)
+    for i in range(12):
+        for k in range(4):
+            changed = x.clone()
+            changed[:, i] = k
+            assert torch.equal(m.logits(changed)[:, : i + 1], base[:, : i + 1]), (i, k)
 
 
 def test_conditional_i_depends_only_on_earlier_dimensions():
     m = model(6, 3)
-    x = torch.randint(0, 3, (1, 6), generator=torch.Generator().manual_seed(2))
+    x = torch.randint(1, 3, (1, 6), generator=torch.Generator().manual_seed(2))  # no zeros
     logits = m.logits(x)
     for i in range(6):
         (grad,) = torch.autograd.grad(logits[0, i].sum(), m.W, retain_graph=True)
         assert torch.all(grad[i:] == 0), f"conditional {i} uses some x_j, j >= {i}"
         if i > 0:  # each earlier dimension reaches it, through the row its value selects
-            assert all(grad[j, x[0, j]].abs().sum() > 0 for j in range(i))
+            assert all(grad[j, x[0, j] - 1].abs().sum() > 0 for j in range(i))
+
+
+def test_changing_later_dimensions_leaves_earlier_conditionals_unchanged():
+    m = model(7, 3)
+    x = torch.randint(0, 3, (50, 7), generator=torch.Generator().manual_seed(4))
+    other = torch.randint(0, 3, (50, 7), generator=torch.Generator().manual_seed(5))
+    for i in range(7):
+        changed = torch.cat([x[:, :i], other[:, i:]], dim=1)
+        assert torch.equal(m.logits(changed)[:, : i + 1], m.logits(x)[:, : i + 1]), i
 
 
 def test_sample_frequencies_match_exact_probabilities():
@@ -136,7 +175,8 @@ def test_bad_input_is_refused_with_a_clear_error(bad, error, words):
 
 
 def test_sizes_and_checkpoints(tmp_path):
-    assert ar.SoftmaxNADE(784, 16, hidden=100).num_parameters() == 2 * 784 * 16 * 100 + 784 * 16 + 100
+    n, k, h = 784, 16, 100
+    assert ar.SoftmaxNADE(n, k, hidden=h).num_parameters() == 2 * n * (k - 1) * h + n * (k - 1) + h
     for kwargs in ({"levels": 1}, {"levels": 2, "hidden": 0}):
         with pytest.raises(ValueError):
             ar.SoftmaxNADE(5, **kwargs)
@@ -146,3 +186,5 @@ def test_sizes_and_checkpoints(tmp_path):
     assert loaded.config() == {"n": 4, "levels": 3, "hidden": 4}
     x = all_values(4, 3)
     assert torch.equal(loaded.log_prob(x), m.log_prob(x))
+    for name, p in m.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], p), name

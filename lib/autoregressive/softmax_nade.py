@@ -1,24 +1,31 @@
 """NADE for general discrete data: K-way categorical conditionals with a softmax output.
 
-The lecture's extension of NADE (Larochelle & Murray 2011; as in Uria et al. 2016, "Neural
-Autoregressive Distribution Estimation", JMLR) to x_i ∈ {0, ..., K-1}:
+NADE (Larochelle & Murray 2011; Uria et al. 2016, "Neural Autoregressive Distribution
+Estimation", JMLR) extended to x_i ∈ {0, ..., K-1}, with one-hot inputs and softmax outputs
+as in DocNADE (Larochelle & Lauly 2012, "A Neural Autoregressive Topic Model", NIPS):
 
-    a_i = c + Σ_{j<i} W_{j, x_j}            (the input x_j one-hot: it selects one row of W_j)
+    a_i = c + Σ_{j<i, x_j > 0} W_{j, x_j}
     h_i = σ(a_i)
-    p(x_i = k | x_<i) = softmax(V_i h_i + b_i)_k
+    p(x_i = k | x_<i) = softmax(z_i)_k,   z_{i,0} = 0,   z_{i,k} = V_{i,k} · h_i + b_{i,k}
 
-W is (n, K, H): W_{j, k} is what "x_j = k" adds to the hidden pre-activation; V is (n, K, H)
-and b is (n, K). With K = 2 it contains the Bernoulli NADE (category 0's weights at zero:
-softmax over two logits (0, z) is σ(z)), and a little more: Σ_{j<i} W_{j,0} acts as a hidden
-bias that changes with i. Parameters: 2nKH + nK + H.
+Category 0 is the reference category: it adds nothing to the hidden pre-activation and its
+logit is fixed at 0, so each pixel has K - 1 input rows W_{j,k} and K - 1 output rows V_{i,k}
+(k = 1..K-1). On the output side this loses nothing (a softmax is unchanged when the same
+vector is added to every logit's weights). On the input side, a row W_{j,0} per pixel would
+only add Σ_{j<i} W_{j,0}, a hidden bias that changes with i; in images it matters: a
+background pixel (category 0) now leaves a_i as it is, as in the Bernoulli NADE, instead of
+adding a learnt row for each of the hundreds of background pixels before i. With K = 2 the model *is* the Bernoulli NADE: W[:, 0] = W_bern, V[:, 0] = V_bern,
+b[:, 0] = b_bern, and softmax(0, z)_1 = σ(z).
 
-log p(x) costs O(nKH) per example (the running sum is O(nH), the outputs O(nKH)); sampling
+Shapes: W (n, K-1, H), c (H), V (n, K-1, H), b (n, K-1). Parameters: 2n(K-1)H + n(K-1) + H.
+log p(x) costs O(nKH) per example (the running sum O(nH), the outputs O(nKH)); sampling
 keeps the running sum and costs the same per sample.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import CategoricalAutoregressive, check_categorical
@@ -35,29 +42,42 @@ class SoftmaxNADE(CategoricalAutoregressive):
         if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
             raise ValueError(f"hidden must be a positive int, got {hidden!r}")
         self.hidden = hidden
-        self.W = nn.Parameter(torch.randn(n, levels, hidden) * 0.01)  # W[j, k]: x_j = k -> hidden
-        self.c = nn.Parameter(torch.zeros(hidden))
-        self.V = nn.Parameter(torch.randn(n, levels, hidden) * 0.01)  # V[i, k]: hidden -> logit k
-        self.b = nn.Parameter(torch.zeros(n, levels))
+        rows = levels - 1  # categories 1..K-1; category 0 has no weights
+        # W[j, k-1]: what x_j = k adds to the hidden pre-activation
+        self.W = nn.Parameter(torch.randn(n, rows, hidden) * 0.01)
+        self.c = nn.Parameter(torch.zeros(hidden))  # hidden bias, shared by every conditional
+        # V[i, k-1]: h_i into the logit of x_i = k (the logit of x_i = 0 is 0)
+        self.V = nn.Parameter(torch.randn(n, rows, hidden) * 0.01)
+        self.b = nn.Parameter(torch.zeros(n, rows))  # b[i, k-1]: bias of that logit
+        # (With K = 2 this is the Bernoulli NADE's initialisation, draw for draw.)
 
     def config(self) -> dict:
         return {"n": self.n, "levels": self.levels, "hidden": self.hidden}
 
-    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n) categories -> (B, n, H): row W[j, x_j] for every dimension j."""
-        return self.W[torch.arange(self.n, device=x.device), x]
+    def _one_hot(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) categories -> (B, n, K-1): one-hot without the column of category 0."""
+        return F.one_hot(x, self.levels)[..., 1:].to(self.W.dtype)
+
+    def _output(self, h: torch.Tensor, i: slice | int) -> torch.Tensor:
+        """Hidden units -> all K logits, the reference category's fixed at 0."""
+        if isinstance(i, int):
+            z = h @ self.V[i].T + self.b[i]  # (B, K-1)
+        else:
+            z = torch.einsum("bnh,nkh->bnk", h, self.V) + self.b  # (B, n, K-1)
+        return F.pad(z, (1, 0))  # (..., K): logit 0 in front
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        contributions = self._inputs(x)  # (B, n, H)
-        a = self.c + contributions.cumsum(dim=1) - contributions  # (B, n, H): sum over j < i
-        h = torch.sigmoid(a)
-        return torch.einsum("bnh,nkh->bnk", h, self.V) + self.b  # (B, n, K)
+        contributions = torch.einsum("bnk,nkh->bnh", self._one_hot(x), self.W)  # (B, n, H)
+        # Exclusive prefix sum by shifting the inclusive one down a place: a_i is a sum of
+        # the rows j < i only, so x_i cannot reach z_i, not even through rounding.
+        before = F.pad(contributions.cumsum(dim=1)[:, :-1], (0, 0, 1, 0))  # (B, n, H)
+        return self._output(torch.sigmoid(self.c + before), slice(None))  # (B, n, K)
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        rows = torch.arange(self.n, device=x.device)
-        a = self._running_sum(state, i, lambda: self.c.expand(x.shape[0], self.hidden),
-                              lambda j, k: self.W[rows[j:k], x[:, j:k]].sum(dim=1))  # (B, H)
-        return torch.sigmoid(a) @ self.V[i].T + self.b[i]  # (B, K)
+        a = self._running_sum(
+            state, i, lambda: self.c.expand(x.shape[0], self.hidden),
+            lambda j, k: torch.einsum("bnk,nkh->bh", self._one_hot(x[:, j:k]), self.W[j:k]))
+        return self._output(torch.sigmoid(a), i)  # (B, K)
 
 
 def reference_logits(model: SoftmaxNADE, x: torch.Tensor) -> torch.Tensor:
@@ -68,6 +88,8 @@ def reference_logits(model: SoftmaxNADE, x: torch.Tensor) -> torch.Tensor:
     for i in range(model.n):
         a = model.c.expand(len(x), -1)  # (B, H)
         for j in range(i):
-            a = a + model.W[j, x[:, j]]
-        rows.append(torch.sigmoid(a) @ model.V[i].T + model.b[i])  # (B, K)
+            chosen = model.W[j, (x[:, j] - 1).clamp(min=0)]  # (B, H): row of x_j
+            a = a + chosen * (x[:, j] > 0)[:, None]  # category 0 adds nothing
+        z = torch.sigmoid(a) @ model.V[i].T + model.b[i]  # (B, K-1)
+        rows.append(torch.cat([torch.zeros_like(z[:, :1]), z], dim=1))  # (B, K)
     return torch.stack(rows, dim=1)  # (B, n, K)
