@@ -4,8 +4,8 @@
 
 For each page and width it reports: console errors (including files that fail to load), printed
 output lines cut off by their box, code cells that scroll sideways, controls that are squeezed
-or pushed out of their widget, and for each widget whether moving its first slider or dropdown
-changes the picture it shows (that is, whether it responds on the static page, without a kernel).
+or pushed out of their widget, and for each widget whether moving its first slider, dropdown or
+row of toggle buttons changes the picture it shows (whether it responds without a kernel).
 Screenshots of every page and widget go to SCREENSHOT_DIR. The exit status is 1 when a page has
 a console error, a cut-off output line, a widget control squeezed or out of its box, or a widget
 that is not drawn; else 0 (widgets that do not respond are reported, not counted).
@@ -242,12 +242,13 @@ CONTROLS_JS = r"""
 const area = document.querySelectorAll('.widget-subarea')[arguments[0]];
 const found = [];
 for (const el of area.querySelectorAll('.widget-slider .noUi-handle, .widget-slider input[type=range], '
-                                       + '.widget-dropdown select')) {
+                                       + '.widget-dropdown select, .widget-toggle-buttons')) {
   if (el.offsetParent === null) continue;
-  const box = el.closest('.widget-slider, .widget-dropdown');
+  const box = el.closest('.widget-slider, .widget-dropdown, .widget-toggle-buttons');
   const label = box.querySelector('.widget-label');
-  found.push([el.tagName === 'SELECT' ? 'dropdown' : 'slider', el,
-              label ? label.textContent.trim() : '']);
+  const kind = el.tagName === 'SELECT' ? 'dropdown'
+             : el.classList.contains('widget-toggle-buttons') ? 'buttons' : 'slider';
+  found.push([kind, el, label ? label.textContent.trim() : '']);
 }
 return found;
 """
@@ -341,13 +342,18 @@ def full_screenshot(driver, path: Path, max_height: int = 30000) -> None:
 
 
 def move(driver, kind: str, element) -> None:
-    """One step right on a slider (its keyboard handle), the next choice of a dropdown."""
+    """One step right on a slider (its keyboard handle), the next choice of a dropdown or of a
+    row of toggle buttons."""
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     if kind == "slider":
         driver.execute_script("arguments[0].focus()", element)
         element.send_keys(Keys.ARROW_RIGHT)
+    elif kind == "buttons":
+        buttons = [b for b in element.find_elements("css selector", "button") if b.is_displayed()]
+        active = [k for k, b in enumerate(buttons) if "mod-active" in (b.get_attribute("class") or "")]
+        buttons[(active[0] + 1 if active else 1) % len(buttons)].click()
     else:
         select = Select(element)
         current = select.options.index(select.first_selected_option)
@@ -355,7 +361,8 @@ def move(driver, kind: str, element) -> None:
 
 
 def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6) -> dict:
-    """Move each slider and dropdown of a widget in turn: does the picture it shows change?
+    """Move each slider, dropdown and row of toggle buttons of a widget in turn: does the picture
+    it shows change?
 
     The widget responds (on a page without a kernel) when moving its first control changes
     its picture; the other controls are reported beside it."""
