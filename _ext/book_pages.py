@@ -119,10 +119,11 @@ def tell_widgets_where_their_files_are(app, config) -> None:
         "@jupyter-widgets/html-manager": folder + "index",
         "@jupyter-widgets/html-manager/dist/libembed-amd": folder + "libembed-amd",
     }
+    paths = json.dumps(paths)
     body = (
         f"window.__jupyter_widgets_assets_path__ = {json.dumps(folder)};\n"
-        f"var require = typeof require === 'undefined' ? {{paths: {json.dumps(paths)}}} : require;\n"
-        f"if (typeof require === 'function') require.config({{paths: {json.dumps(paths)}}});"
+        f"var require = typeof require === 'undefined' ? {{paths: {paths}}} : require;\n"
+        f"if (typeof require === 'function') require.config({{paths: {paths}}});"
     )
     # Before require.js and the widget manager (both priority 500, added per page by myst-nb).
     app.add_js_file(None, body=body, priority=450)

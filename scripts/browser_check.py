@@ -51,7 +51,7 @@ REQUIREJS_PATH = re.compile(r"^ajax/libs/require\.js/([^/]+)/require(\.min)?\.js
 PACKAGES = {"mathjax": "3", "requirejs": "2.3.4", "@jupyter-widgets/html-manager": "1.0.6"}
 
 
-# --- the local npm cache ---------------------------------------------------------------------------
+# --- the local npm cache ----------------------------------------------------------------------
 
 
 def versions_in_site(site: Path) -> dict[str, str]:
@@ -88,10 +88,11 @@ def ensure_npm_cache(cache: Path, wanted: dict[str, str]) -> Path:
             sys.exit("npm is needed to fetch " + ", ".join(missing) + " into " + str(cache))
         cache.mkdir(parents=True, exist_ok=True)
         if not (cache / "package.json").is_file():
-            (cache / "package.json").write_text('{"name": "browser-check-assets", "private": true}\n')
+            (cache / "package.json").write_text(
+                '{"name": "browser-check-assets", "private": true}\n')
         print("installing into", cache, ":", " ".join(missing), flush=True)
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), *missing],
-                       check=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache),
+                        *missing], check=True)
     return modules
 
 
@@ -162,12 +163,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def serve(site: Path, modules: Path) -> tuple[http.server.ThreadingHTTPServer, list[str]]:
     unserved: list[str] = []
     handler = type("SiteHandler", (Handler,), {"modules": modules, "unserved": unserved})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(site)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             partial(handler, directory=str(site)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, unserved
 
 
-# --- what is measured in the page ------------------------------------------------------------------
+# --- what is measured in the page -------------------------------------------------------------
 
 # Returns, for the page as laid out now: output lines wider than their box, code cells that
 # scroll sideways, and widget controls that are squeezed or stick out of their widget.
@@ -241,8 +243,9 @@ return parts;
 CONTROLS_JS = r"""
 const area = document.querySelectorAll('.widget-subarea')[arguments[0]];
 const found = [];
-for (const el of area.querySelectorAll('.widget-slider .noUi-handle, .widget-slider input[type=range], '
-                                       + '.widget-dropdown select, .widget-toggle-buttons')) {
+const selector = '.widget-slider .noUi-handle, .widget-slider input[type=range], '
+                 + '.widget-dropdown select, .widget-toggle-buttons';
+for (const el of area.querySelectorAll(selector)) {
   if (el.offsetParent === null) continue;
   const box = el.closest('.widget-slider, .widget-dropdown, .widget-toggle-buttons');
   const label = box.querySelector('.widget-label');
@@ -294,10 +297,12 @@ def start_browser():
     except ImportError:
         sys.exit("selenium is missing: python3 -m venv /tmp/bcvenv && /tmp/bcvenv/bin/pip install "
                  "selenium, then run this script with /tmp/bcvenv/bin/python")
-    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    names = ("chromium", "chromium-browser", "google-chrome")
+    binary = next(filter(None, map(shutil.which, names)), None)
     driver_path = shutil.which("chromedriver")
     if binary is None or driver_path is None:
-        sys.exit("Chromium and its driver are needed (Debian: apt-get install chromium chromium-driver)")
+        sys.exit("Chromium and its driver are needed "
+                 "(Debian: apt-get install chromium chromium-driver)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -352,7 +357,8 @@ def move(driver, kind: str, element) -> None:
         element.send_keys(Keys.ARROW_RIGHT)
     elif kind == "buttons":
         buttons = [b for b in element.find_elements("css selector", "button") if b.is_displayed()]
-        active = [k for k, b in enumerate(buttons) if "mod-active" in (b.get_attribute("class") or "")]
+        active = [k for k, b in enumerate(buttons)
+                  if "mod-active" in (b.get_attribute("class") or "")]
         buttons[(active[0] + 1 if active else 1) % len(buttons)].click()
     else:
         select = Select(element)
@@ -366,8 +372,8 @@ def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6
 
     The widget responds (on a page without a kernel) when moving its first control changes
     its picture; the other controls are reported beside it."""
-    area = driver.execute_script("return document.querySelectorAll('.widget-subarea')[arguments[0]]",
-                                 index)
+    area = driver.execute_script(
+        "return document.querySelectorAll('.widget-subarea')[arguments[0]]", index)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", area)
     time.sleep(0.3)
     try:
@@ -407,7 +413,7 @@ def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6
     return result
 
 
-def check_page(driver, base: str, page: str, width: int, shots: Path, widgets: bool) -> PageReport:
+def check_page(driver, base: str, page: str, width: int, shots: Path) -> PageReport:
     report = PageReport(page=page, width=width)
     set_width(driver, width)
     driver.get(base + page)
@@ -421,9 +427,8 @@ def check_page(driver, base: str, page: str, width: int, shots: Path, widgets: b
     report.squeezed = measured["squeezed"]
     stem = page.replace("/", "_").removesuffix(".html") + f"-{width}"
     full_screenshot(driver, shots / f"{stem}.png")
-    if widgets:
-        for index in range(state["shown"]):
-            report.widgets.append(try_widget(driver, index, shots, stem))
+    for index in range(state["shown"]):
+        report.widgets.append(try_widget(driver, index, shots, stem))
     report.errors, report.warnings = console_messages(driver, base)
     return report
 
@@ -463,7 +468,8 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
                                  for c in w.get("controls", [])[1:])
                 print(f"     - widget {w['widget']}: {w['control'] or '-'}: "
                       f"{VERDICT[w['responds']]}{note}{others}")
-        problems += len(r.errors) + len(r.cut_lines) + len(r.squeezed) + (len(r.widgets) < r.widget_views)
+        problems += len(r.errors) + len(r.cut_lines) + len(r.squeezed)
+        problems += len(r.widgets) < r.widget_views
     if unserved:
         print("\nCDN files asked for and not in the local cache:")
         for url in sorted(set(unserved)):
@@ -474,9 +480,10 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
         tried = [w for r in rows for w in r.widgets if w["responds"] is not None]
         print(f"  {width} px: {sum(len(r.errors) for r in rows)} console errors, "
               f"{sum(len(r.cut_lines) for r in rows)} cut-off output lines, "
-              f"{sum(len(r.scrolling_code) for r in rows)} of {sum(r.code_cells for r in rows)} code "
-              f"cells scroll sideways, {sum(len(r.squeezed) for r in rows)} squeezed controls, "
-              f"widgets responding {sum(1 for w in tried if w['responds'])} of {len(tried)} tried")
+              f"{sum(len(r.scrolling_code) for r in rows)} of "
+              f"{sum(r.code_cells for r in rows)} code cells scroll sideways, "
+              f"{sum(len(r.squeezed) for r in rows)} squeezed controls, widgets responding "
+              f"{sum(1 for w in tried if w['responds'])} of {len(tried)} tried")
         chapters = sorted({r.page for r in rows if r.widgets or r.widget_views})
         for page in chapters:
             (row,) = [r for r in rows if r.page == page]
@@ -518,7 +525,8 @@ def main() -> int:
                 sys.exit(f"no page {page} in {site}")
     else:
         pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
-                       if not p.relative_to(site).parts[0].startswith("_") and p.name != "index.html")
+                       if not p.relative_to(site).parts[0].startswith("_")
+                       and p.name != "index.html")  # index.html only redirects
     args.screenshots.mkdir(parents=True, exist_ok=True)
 
     modules = ensure_npm_cache(args.cache, versions_in_site(site))
@@ -531,7 +539,7 @@ def main() -> int:
         for width in widths:
             for page in pages:
                 print(f"  {page} at {width} px", flush=True)
-                reports.append(check_page(driver, base, page, width, args.screenshots, widgets=True))
+                reports.append(check_page(driver, base, page, width, args.screenshots))
     finally:
         driver.quit()
         server.shutdown()

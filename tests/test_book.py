@@ -48,12 +48,14 @@ def _head(page: Path) -> str:
 def test_each_script_and_stylesheet_once(site):
     # Sphinx 7.4 once wrote sphinx-thebe's inline `const THEBE_JS_URL` twice (a SyntaxError on
     # every page); _ext/book_pages.py keeps one of each. The book's own files are there, once.
-    pages = [site / "intro.html", site / "references.html", *sorted((site / "chapters").glob("*.html"))]
+    pages = [site / "intro.html", site / "references.html",
+             *sorted((site / "chapters").glob("*.html"))]
     for page in pages:
         head = _head(page)
         sources = re.findall(r'<script\b[^>]*\bsrc="([^"?]+)', head)
         sheets = re.findall(r'<link\b[^>]*\bhref="([^"?]+\.css)', head)
-        inline = [body for body in re.findall(r"<script\b[^>]*>(.*?)</script>", head, re.S) if body.strip()]
+        inline = [body for body in re.findall(r"<script\b[^>]*>(.*?)</script>", head, re.S)
+                  if body.strip()]
         for kind, items in (("script", sources), ("stylesheet", sheets), ("inline script", inline)):
             repeated = sorted({item[:80] for item in items if items.count(item) > 1})
             assert not repeated, f"{page.name}: {kind} included more than once: {repeated}"
@@ -68,7 +70,8 @@ def test_widget_manager_is_told_where_its_files_are(site):
     assert "require.min.js" in head and "embed-amd.js" in head
     paths = head.find("__jupyter_widgets_assets_path__")
     assert 0 <= paths < head.find("require.min.js")
-    assert '"@jupyter-widgets/controls": "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@' in head
+    folder = "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@"
+    assert f'"@jupyter-widgets/controls": "{folder}' in head
 
 
 def test_bibliography_is_labelled_author_year(site):
@@ -99,4 +102,5 @@ def test_browser_check_maps_every_cdn_address_the_pages_use(site, tmp_path):
     assert len(addresses) >= 3, addresses
     for host, path in addresses:
         assert browser_check.cdn_file(modules, host, path) is not None, f"https://{host}/{path}"
-    assert browser_check.cdn_file(modules, "cdn.jsdelivr.net", "npm/mathjax@3/../../../etc/passwd") is None
+    outside = "npm/mathjax@3/../../../etc/passwd"
+    assert browser_check.cdn_file(modules, "cdn.jsdelivr.net", outside) is None
