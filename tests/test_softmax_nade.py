@@ -22,19 +22,26 @@ def index_of(x: torch.Tensor, levels: int) -> torch.Tensor:
     return (x * weights).sum(dim=1)
 
 
-def model(n=5, levels=3, hidden=4, seed=0, scale=1.0):
-    return randomize(ar.SoftmaxNADE(n, levels, hidden=hidden), seed=seed, scale=scale).eval()
+def model(n=5, levels=3, hidden=4, seed=0, scale=1.0, reference=True):
+    m = ar.SoftmaxNADE(n, levels, hidden=hidden, reference=reference)
+    return randomize(m, seed=seed, scale=scale).eval()
 
 
+CODINGS = pytest.mark.parametrize("reference", [True, False])
+
+
+@CODINGS
 @pytest.mark.parametrize("n, levels", [(1, 4), (5, 3), (8, 2)])
-def test_probabilities_sum_to_one(n, levels):
+def test_probabilities_sum_to_one(n, levels, reference):
     with torch.no_grad():
-        total = model(n, levels).log_prob(all_values(n, levels)).double().exp().sum()
+        m = model(n, levels, reference=reference)
+        total = m.log_prob(all_values(n, levels)).double().exp().sum()
     assert abs(total.item() - 1) < 1e-5
 
 
-def test_conditionals_are_softmaxes_that_match_the_formula():
-    m = model(6, 4)
+@CODINGS
+def test_conditionals_are_softmaxes_that_match_the_formula(reference):
+    m = model(6, 4, reference=reference)
     x = torch.randint(0, 4, (10, 6), generator=torch.Generator().manual_seed(0))
     p = m.conditionals(x)
     torch.testing.assert_close(p.sum(dim=-1), torch.ones(10, 6))
@@ -70,6 +77,17 @@ def test_with_two_levels_it_is_the_bernoulli_nade():
     assert torch.equal(soft.logits(x)[..., 0], torch.zeros(2**7, 7))
 
 
+def test_without_a_reference_two_levels_contain_the_bernoulli_nade():
+    binary = randomize(ar.NADE(7, hidden=5), seed=1)
+    soft = ar.SoftmaxNADE(7, 2, hidden=5, reference=False)
+    with torch.no_grad():  # category 0's weights at zero; category 1 is the binary model
+        soft.W.zero_(), soft.V.zero_(), soft.b.zero_()
+        soft.W[:, 1], soft.V[:, 1], soft.b[:, 1] = binary.W, binary.V, binary.b
+        soft.c.copy_(binary.c)
+    x = all_values(7, 2)
+    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.float()), rtol=1e-5, atol=1e-5)
+
+
 def test_with_two_levels_it_starts_from_the_bernoulli_nades_weights():
     torch.manual_seed(3)
     binary = ar.NADE(7, hidden=5)
@@ -89,8 +107,9 @@ def test_category_zero_adds_nothing_to_the_hidden_units():
     torch.testing.assert_close(logits[1, :2, 1:], z[:2])
 
 
-def test_logit_i_is_bit_identical_whatever_x_i_is():
-    m = model(12, 4, hidden=6, scale=3.0)
+@CODINGS
+def test_logit_i_is_bit_identical_whatever_x_i_is(reference):
+    m = model(12, 4, hidden=6, scale=3.0, reference=reference)
     x = torch.randint(0, 4, (20, 12), generator=torch.Generator().manual_seed(9))
     base = m.logits(x)
     for i in range(12):
@@ -100,19 +119,22 @@ def test_logit_i_is_bit_identical_whatever_x_i_is():
             assert torch.equal(m.logits(changed)[:, : i + 1], base[:, : i + 1]), (i, k)
 
 
-def test_conditional_i_depends_only_on_earlier_dimensions():
-    m = model(6, 3)
+@CODINGS
+def test_conditional_i_depends_only_on_earlier_dimensions(reference):
+    m = model(6, 3, reference=reference)
     x = torch.randint(1, 3, (1, 6), generator=torch.Generator().manual_seed(2))  # no zeros
+    shift = 1 if reference else 0
     logits = m.logits(x)
     for i in range(6):
         (grad,) = torch.autograd.grad(logits[0, i].sum(), m.W, retain_graph=True)
         assert torch.all(grad[i:] == 0), f"conditional {i} uses some x_j, j >= {i}"
         if i > 0:  # each earlier dimension reaches it, through the row its value selects
-            assert all(grad[j, x[0, j] - 1].abs().sum() > 0 for j in range(i))
+            assert all(grad[j, x[0, j] - shift].abs().sum() > 0 for j in range(i))
 
 
-def test_changing_later_dimensions_leaves_earlier_conditionals_unchanged():
-    m = model(7, 3)
+@CODINGS
+def test_changing_later_dimensions_leaves_earlier_conditionals_unchanged(reference):
+    m = model(7, 3, reference=reference)
     x = torch.randint(0, 3, (50, 7), generator=torch.Generator().manual_seed(4))
     other = torch.randint(0, 3, (50, 7), generator=torch.Generator().manual_seed(5))
     for i in range(7):
@@ -120,9 +142,10 @@ def test_changing_later_dimensions_leaves_earlier_conditionals_unchanged():
         assert torch.equal(m.logits(changed)[:, : i + 1], m.logits(x)[:, : i + 1]), i
 
 
-def test_sample_frequencies_match_exact_probabilities():
+@CODINGS
+def test_sample_frequencies_match_exact_probabilities(reference):
     n, levels, draws = 2, 3, 40_000
-    m = model(n, levels, seed=3, scale=0.5)
+    m = model(n, levels, seed=3, scale=0.5, reference=reference)
     observed = torch.bincount(index_of(m.sample(draws, seed=1), levels), minlength=levels**n)
     exact = m.log_prob(all_values(n, levels)).double().exp().detach()
     assert chi_square(observed.double(), exact * draws) < CHI2_999[levels**n - 1]
@@ -151,9 +174,10 @@ class PlainSamplingSoftmaxNADE(ar.SoftmaxNADE):
     _logit_at = Autoregressive._logit_at
 
 
-def test_incremental_sampler_equals_the_plain_one():
-    fast = model(9, 3, seed=7, scale=0.5)
-    plain = PlainSamplingSoftmaxNADE(9, 3, hidden=4)
+@CODINGS
+def test_incremental_sampler_equals_the_plain_one(reference):
+    fast = model(9, 3, seed=7, scale=0.5, reference=reference)
+    plain = PlainSamplingSoftmaxNADE(9, 3, hidden=4, reference=reference)
     plain.load_state_dict(fast.state_dict())
     assert torch.equal(fast.sample(50, seed=4), plain.sample(50, seed=4))
 
@@ -177,14 +201,17 @@ def test_bad_input_is_refused_with_a_clear_error(bad, error, words):
 def test_sizes_and_checkpoints(tmp_path):
     n, k, h = 784, 16, 100
     assert ar.SoftmaxNADE(n, k, hidden=h).num_parameters() == 2 * n * (k - 1) * h + n * (k - 1) + h
-    for kwargs in ({"levels": 1}, {"levels": 2, "hidden": 0}):
+    full = ar.SoftmaxNADE(n, k, hidden=h, reference=False).num_parameters()
+    assert full == 2 * n * k * h + n * k + h
+    for kwargs in ({"levels": 1}, {"levels": 2, "hidden": 0}, {"levels": 2, "reference": 1}):
         with pytest.raises(ValueError):
             ar.SoftmaxNADE(5, **kwargs)
-    m = model(4, 3)
-    ar.save(m, tmp_path / "m.pt")
-    loaded = ar.load(tmp_path / "m.pt")
-    assert loaded.config() == {"n": 4, "levels": 3, "hidden": 4}
-    x = all_values(4, 3)
-    assert torch.equal(loaded.log_prob(x), m.log_prob(x))
-    for name, p in m.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name], p), name
+    for reference in (True, False):
+        m = model(4, 3, reference=reference)
+        ar.save(m, tmp_path / "m.pt")
+        loaded = ar.load(tmp_path / "m.pt")
+        assert loaded.config() == {"n": 4, "levels": 3, "hidden": 4, "reference": reference}
+        x = all_values(4, 3)
+        assert torch.equal(loaded.log_prob(x), m.log_prob(x))
+        for name, p in m.state_dict().items():
+            assert torch.equal(loaded.state_dict()[name], p), name

@@ -18,6 +18,8 @@ adding a learnt row for each of the hundreds of background pixels before i. With
 b[:, 0] = b_bern, and softmax(0, z)_1 = σ(z).
 
 Shapes: W (n, K-1, H), c (H), V (n, K-1, H), b (n, K-1). Parameters: 2n(K-1)H + n(K-1) + H.
+``reference=False`` builds the coding without a reference category instead (K rows per pixel
+in W, V and b; 2nKH + nK + H parameters), for comparison.
 log p(x) costs O(nKH) per example (the running sum O(nH), the outputs O(nKH)); sampling
 keeps the running sum and costs the same per sample.
 """
@@ -35,36 +37,43 @@ class SoftmaxNADE(CategoricalAutoregressive):
     """NADE over n dimensions with K values each, in raster order.
 
     n: the data dimension. levels: K. hidden: H, hidden units shared by every conditional.
+    reference: True, category 0 has no weights (K - 1 rows per pixel); False, every category
+        has its own input row, output row and bias (K rows per pixel).
     """
 
-    def __init__(self, n: int, levels: int, hidden: int = 250):
+    def __init__(self, n: int, levels: int, hidden: int = 250, reference: bool = True):
         super().__init__(n, levels)
         if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
             raise ValueError(f"hidden must be a positive int, got {hidden!r}")
-        self.hidden = hidden
-        rows = levels - 1  # categories 1..K-1; category 0 has no weights
-        # W[j, k-1]: what x_j = k adds to the hidden pre-activation
+        if not isinstance(reference, bool):
+            raise ValueError(f"reference must be True or False, got {reference!r}")
+        self.hidden, self.reference = hidden, reference
+        rows = levels - 1 if reference else levels  # the categories that have weights
+        # W[j, r]: what x_j = k adds to the hidden pre-activation (r = k - 1, or k)
         self.W = nn.Parameter(torch.randn(n, rows, hidden) * 0.01)
         self.c = nn.Parameter(torch.zeros(hidden))  # hidden bias, shared by every conditional
-        # V[i, k-1]: h_i into the logit of x_i = k (the logit of x_i = 0 is 0)
+        # V[i, r]: h_i into the logit of x_i = k (with a reference, the logit of 0 is 0)
         self.V = nn.Parameter(torch.randn(n, rows, hidden) * 0.01)
-        self.b = nn.Parameter(torch.zeros(n, rows))  # b[i, k-1]: bias of that logit
+        self.b = nn.Parameter(torch.zeros(n, rows))  # b[i, r]: bias of that logit
         # (With K = 2 this is the Bernoulli NADE's initialisation, draw for draw.)
 
     def config(self) -> dict:
-        return {"n": self.n, "levels": self.levels, "hidden": self.hidden}
+        return {"n": self.n, "levels": self.levels, "hidden": self.hidden,
+                "reference": self.reference}
 
     def _one_hot(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, n) categories -> (B, n, K-1): one-hot without the column of category 0."""
-        return F.one_hot(x, self.levels)[..., 1:].to(self.W.dtype)
+        """(B, n) categories -> (B, n, rows): one-hot, without category 0's column when it
+        is the reference."""
+        one_hot = F.one_hot(x, self.levels).to(self.W.dtype)  # (B, n, K)
+        return one_hot[..., 1:] if self.reference else one_hot
 
     def _output(self, h: torch.Tensor, i: slice | int) -> torch.Tensor:
-        """Hidden units -> all K logits, the reference category's fixed at 0."""
+        """Hidden units -> all K logits (the reference category's fixed at 0)."""
         if isinstance(i, int):
-            z = h @ self.V[i].T + self.b[i]  # (B, K-1)
+            z = h @ self.V[i].T + self.b[i]  # (B, rows)
         else:
-            z = torch.einsum("bnh,nkh->bnk", h, self.V) + self.b  # (B, n, K-1)
-        return F.pad(z, (1, 0))  # (..., K): logit 0 in front
+            z = torch.einsum("bnh,nkh->bnk", h, self.V) + self.b  # (B, n, rows)
+        return F.pad(z, (1, 0)) if self.reference else z  # (..., K)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         contributions = torch.einsum("bnk,nkh->bnh", self._one_hot(x), self.W)  # (B, n, H)
@@ -85,11 +94,14 @@ def reference_logits(model: SoftmaxNADE, x: torch.Tensor) -> torch.Tensor:
     check_categorical(x, model.n, model.levels)
     x = x.to(model.device)
     rows = []
+    shift = 1 if model.reference else 0  # category k's row
     for i in range(model.n):
         a = model.c.expand(len(x), -1)  # (B, H)
         for j in range(i):
-            chosen = model.W[j, (x[:, j] - 1).clamp(min=0)]  # (B, H): row of x_j
-            a = a + chosen * (x[:, j] > 0)[:, None]  # category 0 adds nothing
-        z = torch.sigmoid(a) @ model.V[i].T + model.b[i]  # (B, K-1)
-        rows.append(torch.cat([torch.zeros_like(z[:, :1]), z], dim=1))  # (B, K)
+            chosen = model.W[j, (x[:, j] - shift).clamp(min=0)]  # (B, H): row of x_j
+            a = a + chosen * (x[:, j] >= shift)[:, None]  # a reference adds nothing
+        z = torch.sigmoid(a) @ model.V[i].T + model.b[i]  # (B, rows)
+        if model.reference:
+            z = torch.cat([torch.zeros_like(z[:, :1]), z], dim=1)  # (B, K)
+        rows.append(z)
     return torch.stack(rows, dim=1)  # (B, n, K)
