@@ -19,7 +19,11 @@ and is reported.
 Not part of `make test` (the CI has no browser). It needs, outside the book's environment:
 Chromium and its driver (Debian: `apt-get install chromium chromium-driver`), node's npm, and
 selenium (`python3 -m venv /tmp/bcvenv && /tmp/bcvenv/bin/pip install selenium`; run the script
-with that interpreter).
+with that interpreter). A whole run, after `make book`:
+
+    /tmp/bcvenv/bin/python scripts/browser_check.py /tmp/browser-shots
+
+takes about two minutes for ten pages at two widths.
 """
 
 from __future__ import annotations
