@@ -65,15 +65,16 @@ def test_a_category_of_probability_zero_is_never_drawn():
 
 
 def test_with_two_levels_it_is_the_bernoulli_nade():
-    binary = randomize(ar.NADE(7, hidden=5), seed=1)
-    soft = ar.SoftmaxNADE(7, 2, hidden=5)
+    binary = randomize(ar.NADE(7, hidden=5), seed=1).double()
+    soft = ar.SoftmaxNADE(7, 2, hidden=5).double()
     assert soft.num_parameters() == binary.num_parameters()
     with torch.no_grad():  # category 1's weights are the binary model's; category 0 has none
         soft.W[:, 0], soft.V[:, 0], soft.b[:, 0] = binary.W, binary.V, binary.b
         soft.c.copy_(binary.c)
     x = all_values(7, 2)
-    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.float()), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(soft.logits(x)[..., 1], binary.logits(x.float()))
+    exact = dict(rtol=1e-12, atol=1e-12)  # float64: equal up to the order of additions
+    torch.testing.assert_close(soft.log_prob(x), binary.log_prob(x.double()), **exact)
+    torch.testing.assert_close(soft.logits(x)[..., 1], binary.logits(x.double()), **exact)
     assert torch.equal(soft.logits(x)[..., 0], torch.zeros(2**7, 7))
 
 
