@@ -23,7 +23,8 @@ def char_rnn(cell, chars="helo", max_length=6, hidden=5, layers=1, seed=0, scale
 
 
 def binary_rnn(cell, n=9, hidden=4, layers=1, seed=0, scale=0.7):
-    return randomize(rnn.BinaryRNN(n, hidden=hidden, cell=cell, layers=layers), seed, scale).double()
+    model = rnn.BinaryRNN(n, hidden=hidden, cell=cell, layers=layers)
+    return randomize(model, seed=seed, scale=scale).double()
 
 
 def binary(rows, n, seed):
@@ -44,6 +45,31 @@ def test_torch_layers_equal_the_loop_over_time(cell, layers):
     pixels = binary_rnn(cell, layers=layers, seed=2)
     x = binary(5, 9, seed=3)
     assert torch.allclose(pixels.logits(x), rnn.reference_logits(pixels, x), atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_loop_has_the_gradients_of_the_layers(cell):
+    model = char_rnn(cell, layers=2, seed=22)
+    x = model.vocabulary.encode(["hello", "leo"], length=7)
+    weights = list(model.parameters())
+    fast = torch.autograd.grad(model.log_prob(x).sum(), weights)
+    log_p = torch.log_softmax(rnn.reference_logits(model, x), dim=-1)
+    chosen = log_p.gather(-1, x[..., None]).squeeze(-1)
+    loop = torch.autograd.grad((chosen * text.in_string(x)).sum(), weights)
+    for (name, _), a, b in zip(model.named_parameters(), fast, loop):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_loop_states_are_the_hidden_states(cell):
+    model = binary_rnn(cell, seed=23)
+    x = binary(3, 9, seed=24)
+    logits, states = rnn.reference_forward(model, x)
+    tops = [s[0] if cell == "lstm" else s for s in states]
+    torch.testing.assert_close(torch.stack(tops, dim=1), model.hidden_states(x))
+    # and they feed the later conditionals: the last logit depends on h_3
+    (grad,) = torch.autograd.grad(logits[:, -1].sum(), tops[3])
+    assert grad.abs().sum() > 0
 
 
 def test_the_tanh_cell_is_the_rule_with_no_biases():
@@ -137,11 +163,12 @@ class_of = {"strings": char_rnn, "pixels": binary_rnn}
 @pytest.mark.parametrize("kind", ["strings", "pixels"])
 def test_carrying_the_state_gives_the_samples_of_the_plain_route(kind, cell):
     model = class_of[kind](cell, seed=9, layers=2)
-    carried = model.sample(300, seed=1)
+    carried, one = model.sample(300, seed=1), model.sample(1, seed=4)
     with rnn.plain_sampling(model):
         plain = model.sample(300, seed=1)
+        assert torch.equal(model.sample(1, seed=4), one)
     assert model.carry_state  # switched back
-    assert torch.equal(carried, plain)
+    assert torch.equal(carried, plain) and one.shape == (1, model.n)
     if kind == "strings":
         x, mask = model.vocabulary.encode_prefix(["he", "o", "", "lll"], model.n)
     else:

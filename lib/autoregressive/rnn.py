@@ -25,7 +25,8 @@ Three routes to the same conditionals live here:
   work per dimension; :func:`plain_sampling` switches a model to re-reading the whole prefix
   at every step instead, which the tests prove gives the same samples;
 - :func:`reference_logits`: each cell's equations in a Python loop over time, from the model's
-  own weights, for the tests and for building the network by hand.
+  own weights, for the tests and for building the network by hand; :func:`reference_forward`
+  also returns the state of every step, for gradients with respect to it.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _carried_logit(model, onehot_of, x: torch.Tensor, i: int, state: dict) -> to
     if i > state["read"]:
         state["state"] = model.recurrence.step(onehot_of(x[:, state["read"]:i]), state["state"])
         state["read"] = i
-    return model.output(Recurrence.top(state["state"]))  # (B, outputs)
+    return model._head(Recurrence.top(state["state"]))
 
 
 @contextlib.contextmanager
@@ -147,12 +148,20 @@ class CharRNN(StringModel):
     def _onehot(self, x: torch.Tensor) -> torch.Tensor:
         return F.one_hot(x, self.levels).to(self.dtype)  # (B, T) -> (B, T, K)
 
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.output(h)  # (..., H) -> (..., K): o = W_hy h + b_y
+
     def logits_from_onehot(self, onehot: torch.Tensor) -> torch.Tensor:
         """(B, n, K) one-hot rows -> (B, n, K) logits; only x_1..x_{n-1} are read."""
-        return self.output(self.recurrence(onehot[:, :-1]))  # (B, n, H) -> (B, n, K)
+        return self._head(self.recurrence(onehot[:, :-1]))  # (B, n, H) -> (B, n, K)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits_from_onehot(self._onehot(x))
+
+    def hidden_states(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n, H) top-layer states h_0..h_{n-1}: h_t has read the first t symbols of x."""
+        self._check(x)
+        return self.recurrence(self._onehot(self._prepare(x))[:, :-1])
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
         return self._force_end(x, i, _carried_logit(self, self._onehot, x, i, state))
@@ -179,15 +188,20 @@ class BinaryRNN(BinaryAutoregressive):
     def _onehot(self, x: torch.Tensor) -> torch.Tensor:
         return F.one_hot(x.long(), 2).to(self.dtype)  # (B, T) -> (B, T, 2)
 
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.output(h).squeeze(-1)  # (..., H) -> (...): the logit of x = 1
+
     def logits_from_onehot(self, onehot: torch.Tensor) -> torch.Tensor:
         """(B, n, 2) one-hot rows -> (B, n) logits; only x_1..x_{n-1} are read."""
-        return self.output(self.recurrence(onehot[:, :-1])).squeeze(-1)
+        return self._head(self.recurrence(onehot[:, :-1]))  # (B, n, H) -> (B, n)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits_from_onehot(self._onehot(x))
 
+    hidden_states = CharRNN.hidden_states
+
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        return _carried_logit(self, self._onehot, x, i, state).squeeze(-1)  # (B,)
+        return _carried_logit(self, self._onehot, x, i, state)  # (B,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,6 +211,13 @@ class BinaryRNN(BinaryAutoregressive):
 def reference_logits(model: CharRNN | BinaryRNN, x: torch.Tensor) -> torch.Tensor:
     """The model's logits, ``model.logits(x)``, from its weights by the cell's equations in a
     Python loop over time (torch's documented gate order: LSTM i, f, g, o; GRU r, z, n)."""
+    return reference_forward(model, x)[0]
+
+
+def reference_forward(model: CharRNN | BinaryRNN, x: torch.Tensor):
+    """(logits, states): :func:`reference_logits`, and the top layer's state after reading t
+    symbols, for t = 0..n-1: the tensor h_t (B, H), or for an LSTM the pair (h_t, c_t). Each is
+    the very tensor the later steps read, so autograd gives ∂ log p(x_T | x_<T) / ∂ h_t."""
     model._check(x)
     x = model._prepare(x)
     onehot = model._onehot(x)  # (B, n, K)
@@ -205,8 +226,9 @@ def reference_logits(model: CharRNN | BinaryRNN, x: torch.Tensor) -> torch.Tenso
     h = list(r.h0.view(layers, hidden).expand(batch, -1, -1).unbind(1))  # per layer (B, H)
     if r.cell == "lstm":
         c = list(r.c0.view(layers, hidden).expand(batch, -1, -1).unbind(1))
-    outputs = []
+    outputs, states = [], []
     for t in range(model.n):
+        states.append((h[-1], c[-1]) if r.cell == "lstm" else h[-1])
         outputs.append(h[-1] @ model.output.weight.T + model.output.bias)  # o_t
         if t == model.n - 1:
             break
@@ -230,4 +252,4 @@ def reference_logits(model: CharRNN | BinaryRNN, x: torch.Tensor) -> torch.Tenso
                     h[l] = (1 - update) * new + update * h[l]
             below = h[l]
     logits = torch.stack(outputs, dim=1)  # (B, n, outputs)
-    return logits.squeeze(-1) if isinstance(model, BinaryRNN) else logits
+    return (logits.squeeze(-1) if isinstance(model, BinaryRNN) else logits), states

@@ -107,7 +107,8 @@ class Vocabulary:
             out[row, :len(s)] = torch.tensor(self._ids(s, row))
         return out
 
-    def encode_prefix(self, prefixes: Iterable[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_prefix(self, prefixes: Iterable[str],
+                      length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(x, mask) for completing typed beginnings with a model's ``sample(x=x, mask=mask)``:
         x (B, length) holds each prefix's ids (END elsewhere), mask (B, length) is True on the
         prefix. An empty prefix observes nothing; a prefix has at most length - 1 characters."""
