@@ -11,8 +11,8 @@ o_0 = W_hy b_0 + b_y gives p(x_1), o_1 (after reading x_1) gives p(x_2 | x_1), .
 o_{n-1} gives p(x_n | x_<n). So the network reads x_1..x_{n-1}, and x_n is never an input.
 With ``cell="lstm"`` or ``cell="gru"``, torch's LSTM (Hochreiter & Schmidhuber 1997; its memory
 cell's start c_0 is learnt too) or GRU (Cho et al. 2014) replaces the tanh rule; inputs and
-outputs stay the same. The tanh cell has no biases, as in the rule: with one-hot inputs a bias
-would only add a constant to every column of W_xh.
+outputs stay the same. The tanh cell has no biases, as in the rule: for a one-hot x,
+W_xh x + b = (W_xh + b 1ᵀ) x, so a bias would add nothing that W_xh cannot hold.
 
 - :class:`CharRNN`: strings (a :class:`~autoregressive.text.StringModel`, with END);
 - :class:`BinaryRNN`: binary vectors such as images, one pixel per step in raster order.
@@ -98,7 +98,7 @@ class Recurrence(nn.Module):
         return self.rnn(onehot, state)[1]
 
 
-def _carried_logit(model, onehot_of, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
+def _carried_logit(model, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
     """The output of position i during sampling, carrying the state from step to step: the
     symbols fixed since the last call (one, in raster order) are read once each."""
     if not getattr(model, "carry_state", True):  # the plain route, for comparison
@@ -106,7 +106,7 @@ def _carried_logit(model, onehot_of, x: torch.Tensor, i: int, state: dict) -> to
     if "state" not in state:
         state["state"], state["read"] = model.recurrence.start(x.shape[0]), 0
     if i > state["read"]:
-        state["state"] = model.recurrence.step(onehot_of(x[:, state["read"]:i]), state["state"])
+        state["state"] = model.recurrence.step(model._onehot(x[:, state["read"]:i]), state["state"])
         state["read"] = i
     return model._head(Recurrence.top(state["state"]))
 
@@ -164,7 +164,7 @@ class CharRNN(StringModel):
         return self.recurrence(self._onehot(self._prepare(x))[:, :-1])
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        return self._force_end(x, i, _carried_logit(self, self._onehot, x, i, state))
+        return self._force_end(x, i, _carried_logit(self, x, i, state))
 
 
 class BinaryRNN(BinaryAutoregressive):
@@ -201,7 +201,7 @@ class BinaryRNN(BinaryAutoregressive):
     hidden_states = CharRNN.hidden_states
 
     def _logit_at(self, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
-        return _carried_logit(self, self._onehot, x, i, state)  # (B,)
+        return _carried_logit(self, x, i, state)  # (B,)
 
 
 # ---------------------------------------------------------------------------------------------

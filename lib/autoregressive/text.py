@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import math
 
 import torch
 import torch.nn.functional as F
