@@ -4,6 +4,7 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
+from . import rnn, text  # imported so that checkpoints find their models
 from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
@@ -26,14 +27,17 @@ from .layers import MaskedLinear
 from .made import MADE, MaskEnsemble
 from .nade import NADE
 from .rnade import RNADE
+from .rnn import BinaryRNN, CharRNN
 from .softmax_nade import SoftmaxNADE
 from .runtime import (budget, device, quick_mode, seconds_over_sizes, seconds_per_call,
                       seed_everything)
+from .text import Bigram, Vocabulary, names_corpus
 from .train import Evaluation, History, evaluate, fit, load, save, training_speed
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bigram", "BinaryRNN", "CharRNN", "Vocabulary", "names_corpus", "rnn", "text",
     "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MADE", "MaskEnsemble", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "dependency_matrix", "device",
