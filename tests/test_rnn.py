@@ -300,3 +300,45 @@ def test_checkpoints_round_trip(tmp_path, cell):
     assert loaded.config() == {"n": 9, "hidden": 4, "cell": cell, "layers": 1}
     x = binary(3, 9, seed=20)
     assert torch.equal(loaded.log_prob(x), pixels.log_prob(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# Widgets for models of strings
+
+
+def test_completion_widget_links_every_beginning_and_temperature_to_its_samples():
+    from autoregressive import sequence_widgets as sw
+    model = char_rnn("gru", seed=25).float()
+    widget = sw.completions(model, ["", "he"], temperatures=(0.5, 1.0), num=3, seed=0)
+    chosen, temperature, frame = widget.children
+    assert chosen.options == ("(none)", "he") and temperature.index == 1  # starts at 1.0
+    assert [len(stack.children) for stack in frame.children] == [2, 2]
+    for j, prefix in enumerate(["", "he"]):
+        for k, t in enumerate((0.5, 1.0)):
+            shown = frame.children[j].children[k].value
+            drawn = model.complete([prefix] * 3, seed=0, temperature=t)
+            assert all(f"<b>{prefix}</b>{s[len(prefix):]}" in shown for s in drawn)
+    bundle = widget._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("3 continuations") and "image/png" in bundle
+    with pytest.raises(TypeError, match="model of strings"):
+        sw.completions(binary_rnn("gru"), ["he"])
+    with pytest.raises(ValueError, match="character 'x'"):
+        sw.completions(model, ["hex"])
+
+
+def test_next_character_widget_has_a_frame_per_letter_read():
+    from autoregressive import sequence_widgets as sw
+    model = char_rnn("lstm", seed=26).float()
+    widget = sw.next_character(model, ["hello", "oh"])
+    chosen, read, _, frame = widget.children
+    assert chosen.options == ("hello", "oh") and read.options == tuple("012345")
+    pictures = [[leaf.value for leaf in stack.children] for stack in frame.children]
+    assert len(set(pictures[0])) == 6  # a different picture after each letter of "hello"
+    assert pictures[1][2:] == [pictures[1][2]] * 4  # past the end of "oh": its last step
+    fig = sw.next_character_figure(model, "oh", 1)
+    heights = [bar.get_height() for bar in fig.axes[0].patches]
+    p = model.conditionals(model.vocabulary.encode(["oh"], model.n))[0, 1]
+    assert torch.allclose(torch.tensor(heights), p.detach().double(), atol=1e-6)
+    assert abs(sum(heights) - 1) < 1e-5
+    with pytest.raises(ValueError, match="1 to 6 non-empty"):
+        sw.next_character(model, [])
