@@ -1,7 +1,7 @@
 """An ordinary autoencoder for binary vectors, and the tool that shows what a network's outputs
 depend on.
 
-The autoencoder is the lecture's point of comparison for autoregressive models (and the
+The autoencoder is the natural point of comparison for autoregressive models (and the
 starting point of MADE, Germain et al. 2015): x → h = relu(W₁x + b₁) → x̂ = σ(W₂h + b₂),
 trained to reconstruct its input. Every output sees every input, so x̂ is not a set of
 conditionals, its reconstruction error is not a log-likelihood, and there is nothing to sample

@@ -1,12 +1,12 @@
 """Real-valued NADE (RNADE): NADE's hidden layer with a mixture of Gaussians per conditional.
 
-Follows the lecture and Uria, Murray & Larochelle (2013), for x ∈ R^n:
+Follows Uria, Murray & Larochelle (2013), for x ∈ R^n:
 
     a_i = c + Σ_{j<i} x_j W_j,   h_i = σ(a_i)                         (NADE's running sum)
     p(x_i | x_<i) = Σ_{k=1}^{K} π_ik N(x_i; μ_ik, σ_ik²)
     π_i = softmax(V^π_i h_i + b^π_i),  μ_i = V^μ_i h_i + b^μ_i,  σ_i = exp(V^σ_i h_i + b^σ_i)
 
-With ``mixture_weights="equal"`` every π_ik is 1/K, the lecture's first form. The standard
+With ``mixture_weights="equal"`` every π_ik is 1/K, the simplest mixture. The standard
 deviation comes through exp, so it is always positive; its logarithm is clamped to
 [LOG_STD_MIN, LOG_STD_MAX] so that a conditional can neither collapse onto a point nor spread
 without bound, and the mixture is combined with log-sum-exp, so no density underflows to a
