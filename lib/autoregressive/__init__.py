@@ -4,7 +4,7 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
-from . import rnn, text  # imported so that checkpoints find their models
+from . import representation, rnn, text  # rnn and text: so that checkpoints find their models
 from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
@@ -37,7 +37,8 @@ from .train import Evaluation, History, evaluate, fit, load, save, training_spee
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bigram", "BinaryRNN", "CharRNN", "Vocabulary", "names_corpus", "rnn", "text",
+    "Bigram", "BinaryRNN", "CharRNN", "Vocabulary", "names_corpus", "representation", "rnn",
+    "text",
     "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MADE", "MaskEnsemble", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "dependency_matrix", "device",
