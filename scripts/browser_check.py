@@ -241,6 +241,10 @@ for (const c of area.querySelectorAll('canvas')) {
   if (c.offsetParent === null) continue;
   try { parts.push('canvas:' + c.toDataURL().slice(-200)); } catch (e) { parts.push('canvas'); }
 }
+for (const h of area.querySelectorAll('.widget-html-content')) {  // frames of text
+  if (h.offsetParent === null) continue;
+  parts.push('text:' + h.textContent.slice(0, 300));
+}
 return parts;
 """
 
@@ -393,7 +397,7 @@ def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6
         result["note"] = "a progress bar" if bar else "no slider or dropdown"
         return result
     if not driver.execute_script(PICTURE_JS, index):
-        result["note"] = "shows no image"
+        result["note"] = "shows no picture or text"
     for kind, element, label in controls:
         before = driver.execute_script(PICTURE_JS, index)
         try:

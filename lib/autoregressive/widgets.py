@@ -115,8 +115,9 @@ def _choice(description: str, values, value=None, slider: bool = True) -> w.Widg
     if slider:
         return w.SelectionSlider(options=labels, index=index, description=description,
                                  continuous_update=True, style=WIDE, layout=FULL)
+    width = f"{max(3.2, 0.7 * max(map(len, labels)) + 1.4):.1f}em"  # room for the longest label
     return w.ToggleButtons(options=labels, index=index, description=description, layout=FULL,
-                           style={"description_width": "initial", "button_width": "3.2em"})
+                           style={"description_width": "initial", "button_width": width})
 
 
 def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
