@@ -230,3 +230,8 @@ def test_connectivity_explorer_rebuilds_the_network_from_its_controls(monkeypatc
         widgets.connectivity_explorer(n=100)
     with pytest.raises(ValueError, match="max_units must be an int from 1 to 24"):
         widgets.connectivity_explorer(n=6, max_units=0)
+
+
+def test_a_whole_number_temperature_is_the_same_choice(model):
+    box = widgets.sampler(model, SHAPE, seeds=(0,), temperatures=(0.5, 1, 1.5), num=2)
+    assert box.children[0].value == "1"  # starts at temperature 1, given as an int

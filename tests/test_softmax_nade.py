@@ -216,3 +216,8 @@ def test_sizes_and_checkpoints(tmp_path):
         assert torch.equal(loaded.log_prob(x), m.log_prob(x))
         for name, p in m.state_dict().items():
             assert torch.equal(loaded.state_dict()[name], p), name
+
+
+def test_hidden_may_be_a_numpy_integer():
+    import numpy as np
+    assert ar.SoftmaxNADE(4, 3, hidden=np.int64(4)).hidden == 4

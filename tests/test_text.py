@@ -198,3 +198,11 @@ def test_bigram_on_names_beats_the_uniform_code():
     model.fit_counts(corpus.encoded("train"))
     nats = model.nats_per_character(corpus.encoded("test"))
     assert nats < math.log(len(corpus.vocabulary)) - 0.5  # uniform: log 27 = 3.30 nats
+
+
+def test_a_split_that_would_leave_a_part_empty_is_refused():
+    strings = [f"s{k}" for k in range(10)]
+    with pytest.raises(ValueError, match="leave a split empty"):
+        text.split_corpus(strings, seed=0, fractions=(0.96, 0.02, 0.02))
+    corpus = text.split_corpus(strings, seed=0, fractions=(0.8, 0.1, 0.1))
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (8, 1, 1)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BinaryAutoregressive, check_binary
+from .base import BinaryAutoregressive, check_binary, check_int
 from .layers import MaskedLinear
 
 
@@ -107,10 +107,9 @@ def fit_convex(model: FVSBN, train: torch.Tensor, *, l2: float, max_iter: int = 
     if not (isinstance(l2, (int, float)) and not isinstance(l2, bool) and math.isfinite(l2)
             and l2 >= 0):
         raise ValueError(f"l2 must be a finite number >= 0, got {l2!r}")
-    for name, value in (("max_iter", max_iter), ("history_size", history_size),
-                        ("chunk", chunk)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    max_iter = check_int("max_iter", max_iter)
+    history_size = check_int("history_size", history_size)
+    chunk = check_int("chunk", chunk)
     if not (isinstance(tol, (int, float)) and not isinstance(tol, bool) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
 

@@ -12,7 +12,10 @@ o_{n-1} gives p(x_n | x_<n). So the network reads x_1..x_{n-1}, and x_n is never
 With ``cell="lstm"`` or ``cell="gru"``, torch's LSTM (Hochreiter & Schmidhuber 1997; its memory
 cell's start c_0 is learnt too) or GRU (Cho et al. 2014) replaces the tanh rule; inputs and
 outputs stay the same. The tanh cell has no biases, as in the rule: for a one-hot x,
-W_xh x + b = (W_xh + b 1ᵀ) x, so a bias would add nothing that W_xh cannot hold.
+W_xh x + b = (W_xh + b 1ᵀ) x, so a bias would add nothing that W_xh cannot hold. That holds
+for the first layer; with ``layers`` > 1 the upper tanh layers, which read the continuous
+state below, have no biases either (torch's ``bias=False`` covers every layer), a restriction
+the LSTM and GRU stacks do not share.
 
 - :class:`CharRNN`: strings (a :class:`~autoregressive.text.StringModel`, with END);
 - :class:`BinaryRNN`: binary vectors such as images, one pixel per step in raster order.

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import CategoricalAutoregressive, check_categorical
+from .base import CategoricalAutoregressive, check_categorical, check_int
 
 
 class SoftmaxNADE(CategoricalAutoregressive):
@@ -43,11 +43,9 @@ class SoftmaxNADE(CategoricalAutoregressive):
 
     def __init__(self, n: int, levels: int, hidden: int = 250, reference: bool = True):
         super().__init__(n, levels)
-        if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
-            raise ValueError(f"hidden must be a positive int, got {hidden!r}")
         if not isinstance(reference, bool):
             raise ValueError(f"reference must be True or False, got {reference!r}")
-        self.hidden, self.reference = hidden, reference
+        self.hidden, self.reference = check_int("hidden", hidden), reference
         rows = levels - 1 if reference else levels  # the categories that have weights
         # W[j, r]: what x_j = k adds to the hidden pre-activation (r = k - 1, or k)
         self.W = nn.Parameter(torch.randn(n, rows, hidden) * 0.01)

@@ -378,8 +378,11 @@ def split_corpus(strings: Iterable[str], seed: int = 0,
         raise ValueError(f"a split needs at least 3 distinct strings, got {len(strings)}")
     order = torch.randperm(len(strings), generator=torch.Generator().manual_seed(seed)).tolist()
     shuffled = [strings[i] for i in order]
-    n_train = max(1, round(fractions[0] * len(strings)))
-    n_valid = max(1, min(round(fractions[1] * len(strings)), len(strings) - n_train - 1))
+    n_train = round(fractions[0] * len(strings))
+    n_valid = round(fractions[1] * len(strings))
+    if min(n_train, n_valid, len(strings) - n_train - n_valid) < 1:
+        raise ValueError(f"fractions {fractions!r} leave a split empty for {len(strings)} "
+                         "distinct strings: each of train, validation and test needs one")
     parts = (shuffled[:n_train], shuffled[n_train:n_train + n_valid],
              shuffled[n_train + n_valid:])
     return Corpus(*(tuple(p) for p in parts), Vocabulary.from_strings(strings))

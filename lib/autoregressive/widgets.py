@@ -110,8 +110,9 @@ def _linked(controls: list, leaf) -> w.Widget:
 
 def _choice(description: str, values, value=None, slider: bool = True) -> w.Widget:
     """A slider (or, for a few values, buttons) over ``values``, starting at ``value``."""
+    values = list(values)
     labels = [str(v) for v in values]
-    index = labels.index(str(value)) if value is not None else 0
+    index = values.index(value) if value is not None else 0  # 1 and 1.0 are the same value
     if slider:
         return w.SelectionSlider(options=labels, index=index, description=description,
                                  continuous_update=True, style=WIDE, layout=FULL)
