@@ -106,7 +106,7 @@ def shown(box, controls):
 
 
 def picture(model, x, ncols):
-    return widgets._pixels_png(plot.tile(widgets._grey(model, x), SHAPE, ncols), scale=3)
+    return widgets._pixels_png(plot.tile(plot.grey(model, x), SHAPE, ncols), scale=3)
 
 
 def test_sampler_links_every_temperature_and_seed_to_its_samples(model):
@@ -132,7 +132,7 @@ def test_sampler_chooses_among_several_models_in_grey():
     choice.index = 1
     expected = picture(other, other.sample(16, seed=0), ncols=4)
     assert shown(box, [choice, temperature, seed])[0] == expected
-    assert widgets._grey(model, torch.tensor([[3]])).item() == 1.0  # K - 1 is white
+    assert plot.grey(model, torch.tensor([[3]])).item() == 1.0  # K - 1 is white
 
 
 def test_conditional_explorer_steps_along_the_order(model):

@@ -26,10 +26,20 @@ FONT = 12  # points: text at least as large as the page's body text at the figur
 class BookFigure(Figure):
     """A figure that shows itself as a PNG in a notebook, whatever pyplot's backend is doing."""
 
-    def _repr_png_(self) -> bytes:
+    def png(self, dpi: int = 100) -> bytes:
+        """The figure as PNG bytes, trimmed to what is drawn."""
         buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        self.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
         return buffer.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+
+def grey(model, x) -> torch.Tensor:
+    """Values of ``model``'s support as grey levels in [0, 1] on the CPU: binary values as they
+    are, K categories as k / (K - 1)."""
+    return x.detach().cpu().float() / (getattr(model, "levels", 2) - 1)
 
 
 def _as_images(images, shape: tuple[int, int]) -> np.ndarray:
@@ -228,21 +238,29 @@ def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5,
         raise ValueError(f"completion_rows draws 1 to 8 images, got {len(images)}")
     rows_kept = check_int("rows_kept", rows_kept, minimum=0, maximum=shape[0])
     completions = check_int("completions", completions, minimum=1, maximum=12)
-    keep = torch.zeros(model.n, dtype=torch.bool)
-    keep[: rows_kept * shape[1]] = True
-    filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)
-    levels = getattr(model, "levels", 2) - 1
-    rows = {}
-    for k, original in enumerate(images.cpu().float() / levels):
-        shown = original.clone()
-        shown[~keep] = 0.5
-        drawn = filled[k * completions:(k + 1) * completions].cpu().float() / levels
-        rows[f"image {k + 1}"] = torch.cat([original[None], shown[None], drawn])
+    rows = {f"image {k + 1}": row for k, row in enumerate(
+        completed(model, images, rows_kept * shape[1], completions, seed))}
     fig = image_rows(rows, shape)
     fig.suptitle(f"original, its top {rows_kept} rows, {completions} completions",
                  fontsize=FONT)
     fig.tight_layout()
     return fig
+
+
+def completed(model, images: torch.Tensor, kept: int, completions: int, seed: int) -> list:
+    """For each image: a (2 + completions, n) grey tensor holding the original, the original
+    with all but its first ``kept`` dimensions grey, and ``completions`` samples of the rest
+    drawn by ``model`` given those dimensions (one sampling call for every image)."""
+    keep = torch.zeros(model.n, dtype=torch.bool)
+    keep[:kept] = True
+    filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)
+    rows = []
+    for k, original in enumerate(grey(model, images)):
+        shown = original.clone()
+        shown[~keep] = 0.5
+        drawn = grey(model, filled[k * completions:(k + 1) * completions])
+        rows.append(torch.cat([original[None], shown[None], drawn]))
+    return rows
 
 
 def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "seconds",

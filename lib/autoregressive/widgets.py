@@ -31,7 +31,7 @@ from IPython.display import display
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
-from .plot import FONT, MNIST_SHAPE, BookFigure, made_network, tile
+from .plot import FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network, tile
 from .train import training_speed
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -67,10 +67,8 @@ def _show(output: w.Output, fig: BookFigure) -> None:
         display(fig)
 
 
-def _figure_png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    return buffer.getvalue()
+def _figure_png(fig: BookFigure) -> bytes:
+    return fig.png(dpi=80)  # frames are many: a little smaller than a figure in the text
 
 
 def _pixels_png(canvas: np.ndarray, scale: int, cmap: str | None = "gray") -> bytes:
@@ -130,12 +128,6 @@ def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bo
         raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
 
 
-def _grey(model: Autoregressive, x: torch.Tensor) -> torch.Tensor:
-    """Values as grey levels in [0, 1]: binary as they are, K categories as k / (K - 1)."""
-    levels = getattr(model, "levels", 2)
-    return x.detach().cpu().float() / (levels - 1)
-
-
 def _check_values(name: str, values, low: float, high: float, integer: bool = False) -> list:
     values = list(values)
     if not values or len(values) > 48:
@@ -175,7 +167,7 @@ def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE, 
     pictures = {}
     for (name, chosen), t in itertools.product(models.items(), temperatures):
         for s in seeds:
-            drawn = _grey(chosen, chosen.sample(num, seed=s, temperature=t))
+            drawn = grey(chosen, chosen.sample(num, seed=s, temperature=t))
             pictures[name, t, s] = _pixels_png(tile(drawn, shape, ncols), scale=3)
     start = 1.0 if 1.0 in temperatures else temperatures[0]
     controls = ([_choice(label, list(models))] if several else []) + [
@@ -257,15 +249,7 @@ def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, in
     completions = check_int("completions", completions, maximum=12)
     pictures = {}
     for r in rows:
-        keep = torch.zeros(model.n, dtype=torch.bool)
-        keep[: r * shape[1]] = True
-        filled = model.sample(x=images.repeat_interleave(completions, dim=0), mask=keep, seed=seed)
-        for k in range(len(images)):
-            original = _grey(model, images[k:k + 1])
-            shown = original.clone()
-            shown[0, ~keep] = 0.5
-            drawn = _grey(model, filled[k * completions:(k + 1) * completions])
-            row = torch.cat([original, shown, drawn])
+        for k, row in enumerate(completed(model, images, r * shape[1], completions, seed)):
             pictures[k, r] = _pixels_png(tile(row, shape, ncols=len(row), pad=2), scale=3)
     image = _choice("image", range(1, len(images) + 1), slider=False)
     kept = _choice("rows kept", rows, 14 if 14 in rows else rows[0])
