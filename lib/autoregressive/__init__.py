@@ -4,7 +4,7 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
-from . import representation, rnn, text  # rnn and text: so that checkpoints find their models
+from . import pixelrnn, representation, rnn, text  # so that checkpoints find their models
 from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
@@ -16,6 +16,7 @@ from .base import (
 )
 from .data import (
     binarized_mnist,
+    coloured_mnist,
     dynamic_binarize,
     grey_mnist,
     mnist_labels,
@@ -26,6 +27,7 @@ from .independent import IndependentBernoulli
 from .layers import MaskedLinear
 from .made import MADE, MaskEnsemble
 from .nade import NADE
+from .pixelrnn import ColourPixelRNN, PixelRNN
 from .rnade import RNADE
 from .rnn import BinaryRNN, CharRNN
 from .softmax_nade import SoftmaxNADE
@@ -37,7 +39,7 @@ from .train import Evaluation, History, evaluate, fit, load, save, training_spee
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bigram", "BinaryRNN", "CharRNN", "Vocabulary", "names_corpus", "representation", "rnn",
+    "Bigram", "BinaryRNN", "CharRNN", "ColourPixelRNN", "PixelRNN", "coloured_mnist", "pixelrnn", "Vocabulary", "names_corpus", "representation", "rnn",
     "text",
     "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import MaskedLinear
+from .layers import MaskedConv2d, MaskedLinear
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ class DensityModel(nn.Module):
         """Free parameters: every parameter entry, less the weights a mask holds at zero."""
         total = sum(p.numel() for p in self.parameters())
         for module in self.modules():
-            if isinstance(module, MaskedLinear):
+            if isinstance(module, (MaskedLinear, MaskedConv2d)):
                 total -= int((module.mask == 0).sum())
         return total
 

@@ -42,27 +42,38 @@ def grey(model, x) -> torch.Tensor:
     return x.detach().cpu().float() / (getattr(model, "levels", 2) - 1)
 
 
-def _as_images(images, shape: tuple[int, int]) -> np.ndarray:
+def _as_images(images, shape: tuple[int, ...]) -> np.ndarray:
+    """(B, n) rows -> (B, height, width) grey images, or (B, height, width, 3) colour images
+    for a shape (height, width, 3) (rows pixel-major, channel-minor)."""
     array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     if array.ndim == 1:
         array = array[None]
-    height, width = shape
-    if array.ndim != 2 or array.shape[1] != height * width:
-        raise ValueError(f"images must have shape (B, {height * width}) for shape {shape}, "
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] != 3):
+        raise ValueError(f"shape must be (height, width) or (height, width, 3), got {shape}")
+    size = math.prod(shape)
+    if array.ndim != 2 or array.shape[1] != size:
+        raise ValueError(f"images must have shape (B, {size}) for shape {shape}, "
                          f"got {array.shape}")
     if len(array) == 0:
         raise ValueError("there are no images to draw (an empty batch)")
-    return array.reshape(-1, height, width).astype(np.float64)
+    return array.reshape(-1, *shape).astype(np.float64)
 
 
-def tile(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None = None,
+def row_size(shape: tuple[int, ...]) -> int:
+    """The values in one row of an image of this shape: width, or width · 3 for colour."""
+    return math.prod(shape[1:])
+
+
+def tile(images, shape: tuple[int, ...] = MNIST_SHAPE, ncols: int | None = None,
          pad: int = 1, pad_value: float = 0.5) -> np.ndarray:
-    """Arrange (B, n) images in one (rows·h, cols·w) array, ``pad`` pixels apart."""
+    """Arrange (B, n) images in one (rows·h, cols·w) array (with a colour axis for colour
+    images), ``pad`` pixels apart."""
     array = _as_images(images, shape)
-    count, (height, width) = len(array), shape
+    count, (height, width) = len(array), shape[:2]
     ncols = ncols or math.ceil(math.sqrt(count))
     nrows = math.ceil(count / ncols)
-    canvas = np.full((nrows * (height + pad) - pad, ncols * (width + pad) - pad), pad_value)
+    canvas = np.full((nrows * (height + pad) - pad, ncols * (width + pad) - pad) + shape[2:],
+                     pad_value)
     for k, image in enumerate(array):
         r, c = divmod(k, ncols)
         canvas[r * (height + pad):r * (height + pad) + height,
@@ -70,9 +81,10 @@ def tile(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None = None,
     return canvas
 
 
-def image_grid(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None = None,
+def image_grid(images, shape: tuple[int, ...] = MNIST_SHAPE, ncols: int | None = None,
                title: str | None = None, size: float = 4.0, vmax: float = 1.0) -> Figure:
-    """A grid of grey images (0 black, ``vmax`` white)."""
+    """A grid of grey images (0 black, ``vmax`` white), or of colour images (values in [0, 1])
+    for a shape (height, width, 3)."""
     canvas = tile(images, shape, ncols)
     fig = BookFigure(figsize=(size, size * canvas.shape[0] / canvas.shape[1] + (0.3 if title else 0)))
     ax = fig.add_subplot()
@@ -84,9 +96,10 @@ def image_grid(images, shape: tuple[int, int] = MNIST_SHAPE, ncols: int | None =
     return fig
 
 
-def image_rows(rows: dict[str, object], shape: tuple[int, int] = MNIST_SHAPE,
+def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
                size: float = 1.2, vmax: float = 1.0) -> Figure:
-    """One labelled row of images per entry of ``rows`` (label -> (B, n) images)."""
+    """One labelled row of images per entry of ``rows`` (label -> (B, n) images, grey or, for a
+    shape (height, width, 3), colour)."""
     arrays = {label: _as_images(images, shape) for label, images in rows.items()}
     ncols = max(len(a) for a in arrays.values())
     fig = BookFigure(figsize=(size * ncols + 1.5, size * len(arrays)))
@@ -226,7 +239,7 @@ def training_curves(history, *, title: str | None = None) -> Figure:
 
 
 def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5, seed: int = 0,
-                    shape: tuple[int, int] = MNIST_SHAPE) -> Figure:
+                    shape: tuple[int, ...] = MNIST_SHAPE) -> Figure:
     """For each image: the original, its top ``rows_kept`` rows (the rest grey), and
     ``completions`` samples of the rest drawn by ``model`` given those rows.
 
@@ -239,7 +252,7 @@ def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5,
     rows_kept = check_int("rows_kept", rows_kept, minimum=0, maximum=shape[0])
     completions = check_int("completions", completions, minimum=1, maximum=12)
     rows = {f"image {k + 1}": row for k, row in enumerate(
-        completed(model, images, rows_kept * shape[1], completions, seed))}
+        completed(model, images, rows_kept * row_size(shape), completions, seed))}
     fig = image_rows(rows, shape)
     fig.suptitle(f"original, its top {rows_kept} rows, {completions} completions",
                  fontsize=FONT)

@@ -31,7 +31,7 @@ from IPython.display import display
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
-from .plot import FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network, tile
+from .plot import FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network, row_size, tile
 from .train import training_speed
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -119,13 +119,14 @@ def _choice(description: str, values, value=None, slider: bool = True) -> w.Widg
                            style={"description_width": "initial", "button_width": width})
 
 
-def _check_image_model(model: Autoregressive, shape: tuple[int, int], binary: bool = False) -> None:
+def _check_image_model(model: Autoregressive, shape: tuple[int, ...], binary: bool = False) -> None:
     kind = BinaryAutoregressive if binary else Autoregressive
     if not isinstance(model, kind) or model.continuous:
         raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive "
                         f"model, got {type(model).__name__}")
-    if shape[0] * shape[1] != model.n:
-        raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model {model.n}")
+    if math.prod(shape) != model.n:
+        raise ValueError(f"image shape {shape} holds {math.prod(shape)} values, the model "
+                         f"{model.n}")
 
 
 def _check_values(name: str, values, low: float, high: float, integer: bool = False) -> list:
@@ -146,7 +147,7 @@ def _check_values(name: str, values, low: float, high: float, integer: bool = Fa
 # Sampling
 
 
-def sampler(model: Autoregressive | dict, shape: tuple[int, int] = MNIST_SHAPE, *,
+def sampler(model: Autoregressive | dict, shape: tuple[int, ...] = MNIST_SHAPE, *,
             seeds=(0, 1, 2, 3), temperatures=TEMPERATURES, num: int = 16,
             label: str = "model") -> w.Widget:
     """Samples at every temperature and seed offered (and for every model of a dict).
@@ -237,7 +238,7 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
 # Completion
 
 
-def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, int] = MNIST_SHAPE,
+def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, ...] = MNIST_SHAPE,
                *, rows=(4, 7, 10, 14, 18, 21), completions: int = 6, seed: int = 0) -> w.Widget:
     """Keep the top rows of one of ``images`` ((B, n), 1 to 8 images in the model's support)
     and see ``completions`` samples of the rest, for each number of rows offered."""
@@ -249,7 +250,7 @@ def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, in
     completions = check_int("completions", completions, maximum=12)
     pictures = {}
     for r in rows:
-        for k, row in enumerate(completed(model, images, r * shape[1], completions, seed)):
+        for k, row in enumerate(completed(model, images, r * row_size(shape), completions, seed)):
             pictures[k, r] = _pixels_png(tile(row, shape, ncols=len(row), pad=2), scale=3)
     image = _choice("image", range(1, len(images) + 1), slider=False)
     kept = _choice("rows kept", rows, 14 if 14 in rows else rows[0])
