@@ -127,3 +127,17 @@ def test_chapters_stand_alone(path):
     prose = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     assert not re.search(r"\blecture", prose, re.IGNORECASE), (
         f"{path.name}: the prose points to a lecture the reader does not have")
+
+
+def test_the_book_results_table_matches_the_chapters_that_print_it():
+    from autoregressive.results import MNIST_TEST_NLL
+
+    for name, result in MNIST_TEST_NLL.items():
+        notebook = nbformat.read(ROOT / "chapters" / result.chapter, as_version=4)
+        lines = [line for cell in notebook.cells if cell.cell_type == "code"
+                 for output in cell.get("outputs", []) if output.get("name") == "stdout"
+                 for line in output.get("text", "").splitlines()]
+        figure = f"{result.nats:.2f} nats"
+        assert any(result.printed in line and figure in line for line in lines), (
+            f"{result.chapter} prints no line with {result.printed!r} and {figure!r} "
+            f"(results.MNIST_TEST_NLL[{name!r}] is out of date)")

@@ -4,7 +4,7 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
-from . import pixelrnn, representation, rnn, text  # so that checkpoints find their models
+from . import pixelrnn, representation, results, rnn, text  # checkpoints find their models
 from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
@@ -39,7 +39,8 @@ from .train import Evaluation, History, evaluate, fit, load, save, training_spee
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bigram", "BinaryRNN", "CharRNN", "ColourPixelRNN", "PixelRNN", "coloured_mnist", "pixelrnn", "Vocabulary", "names_corpus", "representation", "rnn",
+    "Bigram", "BinaryRNN", "CharRNN", "ColourPixelRNN", "PixelRNN", "coloured_mnist", "pixelrnn",
+    "results", "Vocabulary", "names_corpus", "representation", "rnn",
     "text",
     "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",

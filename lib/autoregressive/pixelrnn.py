@@ -52,6 +52,17 @@ from .layers import MaskedConv2d, channel_groups
 
 KINDS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
 
+# The book's models (chapter 9): about 10,000 parameters each on binarized MNIST, small enough
+# to train for a few minutes on a laptop's CPU. The paper's MNIST Diagonal BiLSTMs have one
+# layer of h = 32 or seven layers of h = 16 (its Table 4).
+MNIST_MODELS = {
+    "PixelCNN": {"kind": "pixelcnn", "hidden": 16, "layers": 4},
+    "Row LSTM": {"kind": "row_lstm", "hidden": 16, "layers": 1},
+    "Diagonal BiLSTM": {"kind": "diagonal_bilstm", "hidden": 16, "layers": 1},
+}
+# Coloured MNIST at 14 × 14 (``data.coloured_mnist``), 256 levels per channel.
+COLOUR_MODEL = {"kind": "pixelcnn", "hidden": 24, "layers": 4, "output_features": 96}
+
 
 # ---------------------------------------------------------------------------------------------
 # Skewing: the diagonals of an image as columns

@@ -303,3 +303,112 @@ def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "se
         ax.set_title(title, fontsize=FONT)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# PixelCNN and PixelRNN: masks, skewing, receptive fields
+
+
+def conv_masks(kernel: int = 5) -> Figure:
+    """The masks of a ``kernel`` × ``kernel`` masked convolution: which input pixels an output
+    pixel (the centre) reads under mask A and mask B, and, at the centre itself, which colour
+    groups of the input each colour group of the output reads."""
+    from .layers import MaskedConv2d, channel_groups
+
+    kernel = check_int("kernel", kernel, minimum=1)
+    if kernel % 2 == 0:
+        raise ValueError(f"kernel must be odd, got {kernel}")
+    one, rgb = channel_groups(1, 1), channel_groups(3, 3)
+    fig = BookFigure(figsize=(10, 2.9))
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 0.75, 0.75]})
+    c = kernel // 2
+    for ax, kind in zip(axes[:2], "AB"):
+        mask = MaskedConv2d(one, one, (kernel, kernel), kind).mask[0, 0].numpy()
+        ax.imshow(mask, cmap="Greens", vmin=-0.3, vmax=1.3)
+        ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, c - 0.5), 1, 1, fill=False,
+                                                  edgecolor="tab:red", linewidth=2.5))
+        ax.set_title(f"mask {kind}", fontsize=FONT)
+    for ax, kind in zip(axes[2:], "AB"):
+        centre = MaskedConv2d(rgb, rgb, (1, 1), kind).mask[:, :, 0, 0].numpy()  # (out, in)
+        ax.imshow(centre, cmap="Greens", vmin=-0.3, vmax=1.3)
+        ax.set_xticks(range(3), ["R", "G", "B"], fontsize=FONT)
+        ax.set_yticks(range(3), ["R", "G", "B"], fontsize=FONT)
+        ax.set_xlabel("input group", fontsize=FONT)
+        ax.set_ylabel("output group", fontsize=FONT)
+        ax.set_title(f"centre, mask {kind}", fontsize=FONT)
+    for ax in axes:
+        size = len(ax.images[0].get_array())
+        ax.set_xticks(np.arange(size + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(size + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="white", linewidth=1.5)
+        ax.tick_params(which="minor", length=0)
+    for ax in axes[:2]:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def skewing(height: int = 4, width: int = 5) -> Figure:
+    """An image's pixels before and after the Diagonal BiLSTM's skew (row r shifted right by
+    r): every diagonal r + c of the image becomes one column. Drawn from ``pixelrnn.skew``."""
+    from .pixelrnn import skew
+
+    height, width = check_int("height", height, maximum=9), check_int("width", width, maximum=9)
+    diagonal = torch.arange(height)[:, None] + torch.arange(width)[None, :]  # (H, W)
+    index = torch.arange(height * width).view(height, width)
+    pictures = {"the image": (diagonal.float(), index),
+                "skewed": (skew((diagonal + 1).float()[None, None])[0, 0] - 1,
+                           skew((index + 1).float()[None, None])[0, 0].long() - 1)}
+    fig = BookFigure(figsize=(3 + 0.55 * (2 * width + height), 0.7 * height + 1))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [width, width + height - 1]})
+    colours = matplotlib.colormaps["tab10"]
+    for ax, (title, (diag, label)) in zip(axes, pictures.items()):
+        rgb = np.ones(tuple(diag.shape) + (3,))
+        for (r, c), d in np.ndenumerate(diag.numpy()):
+            if d >= 0:
+                rgb[r, c] = np.array(colours(int(d) % 10)[:3]) * 0.45 + 0.55
+                row, col = divmod(int(label[r, c]), width)
+                ax.text(c, r, f"{row},{col}", ha="center", va="center", fontsize=FONT - 2)
+        ax.imshow(rgb)
+        ax.set_xticks(np.arange(diag.shape[1] + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(diag.shape[0] + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="grey", linewidth=0.8)
+        ax.tick_params(which="both", length=0)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_title(title, fontsize=FONT)
+    fig.tight_layout()
+    return fig
+
+
+def receptive_fields(maps: dict, pixel: tuple[int, int], *, size: float = 2.6,
+                     floor: float = 1e-6) -> Figure:
+    """Side by side, for each model: |∂ log p(x_d | x_<d) / ∂ x_j| over the input pixels j,
+    divided by its largest value, on a log scale down to ``floor``; pixels the gradient does not
+    reach at all (exactly zero) are white, and the pixel d itself is outlined in red.
+
+    maps: {label: (H, W) or (H, W, C) gradient magnitudes} (channels are summed).
+    """
+    if not maps:
+        raise ValueError("receptive_fields needs at least one map")
+    fig = BookFigure(figsize=(size * len(maps) + 1.2, size + 0.4))
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_bad("white")
+    norm = matplotlib.colors.LogNorm(vmin=floor, vmax=1)
+    r, c = pixel
+    for ax, (label, grad) in zip(axes, maps.items()):
+        grad = torch.as_tensor(grad).double()
+        grad = grad.sum(-1) if grad.dim() == 3 else grad
+        relative = (grad / grad.max()).clamp(min=floor) if grad.max() > 0 else grad
+        shown = np.ma.masked_where(grad.numpy() == 0, relative.numpy())
+        image = ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest")
+        ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False,
+                                                  edgecolor="tab:red", linewidth=1.5))
+        ax.set_xticks([]), ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color("grey")
+        ax.set_title(label, fontsize=FONT)
+    bar = fig.colorbar(image, ax=list(axes), fraction=0.025, pad=0.02)
+    bar.ax.tick_params(labelsize=FONT - 2)
+    bar.set_label("relative |gradient|", fontsize=FONT - 1)
+    return fig

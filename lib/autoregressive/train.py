@@ -98,6 +98,7 @@ def fit(
     loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
     valid_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
     before_step: Callable[[], object] | None = None,
+    label: str | None = None,
 ) -> History:
     """Train ``model`` by maximum likelihood and return its :class:`History`.
 
@@ -121,6 +122,7 @@ def fit(
         negative log-likelihood of an ensemble of a MADE's masks.
     before_step: called before every training step, e.g. ``made.next_mask`` for
         connectivity-agnostic training.
+    label: the name the progress display shows (default: the model's class name).
     """
     epochs, batch_size = check_int("epochs", epochs), check_int("batch_size", batch_size)
     if patience is not None:
@@ -145,8 +147,9 @@ def fit(
     history = History()
     best_state, waited = None, 0
     start = time.perf_counter()
-    name = type(model).__name__
-    bar = Progress(epochs, name, enabled=progress)
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string or None, got {type(label).__name__}")
+    bar = Progress(epochs, label or type(model).__name__, enabled=progress)
     try:
         for epoch in range(epochs):
             history.train_nll.append(_train_epoch(model, train, optimizer, batch_size, generator,

@@ -5,11 +5,12 @@
   conditional p(x_i = 1 | x_<i) at each step;
 - :func:`completion`: keep the top rows of a chosen image and see the model draw the rest;
 - :func:`size_explorer`: a model's parameter count and measured training speed by size;
-- :func:`connectivity_explorer`: the masks of a small MADE, drawn afresh for any settings.
+- :func:`connectivity_explorer`: the masks of a small MADE, drawn afresh for any settings;
+- :func:`receptive_field`: the input pixels that one pixel's conditional reads, per model.
 
-The first four offer finite choices, so every picture is computed when the widget is built and
-each control is linked to its pictures in the browser (``jsdlink`` to a ``Stack`` of images):
-they respond on the static website exactly as in Jupyter or Colab, with no Python behind them.
+All but the connectivity explorer offer finite choices, so every picture is computed when the
+widget is built and each control is linked to its pictures in the browser (``jsdlink`` to a
+``Stack`` of images): they respond on the static website exactly as in Jupyter or Colab, with no Python behind them.
 The connectivity explorer draws through a live kernel and says so on the page. Every widget
 also carries a static picture (its first frame) and a one-line caption, which is what GitHub
 and other viewers without widgets show instead.
@@ -31,7 +32,8 @@ from IPython.display import display
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
-from .plot import FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network, row_size, tile
+from .plot import (FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network,
+                   receptive_fields, row_size, tile)
 from .train import training_speed
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -125,8 +127,8 @@ def _check_image_model(model: Autoregressive, shape: tuple[int, ...], binary: bo
         raise TypeError(f"this widget needs a {'binary' if binary else 'discrete'} autoregressive "
                         f"model, got {type(model).__name__}")
     if math.prod(shape) != model.n:
-        raise ValueError(f"image shape {shape} holds {math.prod(shape)} values, the model "
-                         f"{model.n}")
+        raise ValueError(f"image shape {shape} has {math.prod(shape)} values (pixels times "
+                         f"channels), the model {model.n}")
 
 
 def _check_values(name: str, values, low: float, high: float, integer: bool = False) -> list:
@@ -354,3 +356,38 @@ def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) 
     caption = "A small MADE's masks (default settings); the widget redraws with a live kernel."
     boxes = w.HBox([natural, connected, direct], layout=w.Layout(flex_flow="row wrap"))
     return BookWidget([notice, seed, layers, units, boxes, output], _figure_png(figure()), caption)
+
+
+# ---------------------------------------------------------------------------------------------
+# Receptive fields
+
+
+def receptive_field(models: dict, x: torch.Tensor, shape: tuple[int, int] = MNIST_SHAPE, *,
+                    rows=(3, 7, 10, 14, 17, 21, 24), cols=(3, 7, 10, 14, 17, 21, 24)) -> w.Widget:
+    """Choose a pixel and see, for each model, which input pixels its conditional reads:
+    |∂ log p(x_d | x_<d) / ∂ x_j| by autograd at the image ``x`` (see
+    :func:`~autoregressive.plot.receptive_fields`), for every pixel (row, col) offered.
+
+    models: {label: model with ``receptive_field(x, row, col)``}, e.g. the image models of
+        :mod:`autoregressive.pixelrnn`.
+    """
+    if not models:
+        raise ValueError("receptive_field needs at least one model")
+    for model in models.values():
+        if not hasattr(model, "receptive_field"):
+            raise TypeError(f"{type(model).__name__} has no receptive_field method")
+        _check_image_model(model, shape)
+    rows = _check_values("rows", rows, 0, shape[0] - 1, integer=True)
+    cols = _check_values("cols", cols, 0, shape[1] - 1, integer=True)
+    pictures = {}
+    for r, c in itertools.product(rows, cols):
+        maps = {label: model.receptive_field(x, r, c) for label, model in models.items()}
+        pictures[r, c] = _figure_png(receptive_fields(maps, (r, c)))
+    start_row = rows[len(rows) // 2]
+    row = _choice("pixel row", rows, start_row)
+    col = _choice("pixel column", cols, cols[len(cols) // 2])
+    frame = _linked([row, col], lambda k: _image(pictures[rows[k[0]], cols[k[1]]]))
+    first = pictures[start_row, cols[len(cols) // 2]]
+    caption = (f"Receptive fields of pixel ({start_row}, {cols[len(cols) // 2]}); the widget "
+               f"offers rows {rows[0]} to {rows[-1]} and columns {cols[0]} to {cols[-1]}.")
+    return BookWidget([row, col, frame], first, caption)
