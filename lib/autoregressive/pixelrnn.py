@@ -21,7 +21,11 @@ channel). The layers carry 2h feature maps between them (h = ``hidden``):
   a 2 × 1 convolution reading the pixel to the left and the one above. It runs left-to-right
   and, on the width-flipped image, right-to-left; that map is shifted down one row before the
   two are added, so that no pixel sees the rest of its own row. The context is everything
-  above and to the left.
+  above and to the left but one pixel: (r - 1, W - 1), the last of the row above, is missed
+  by pixels (r, c) with c < W - 4 at any depth, because its value enters the network (through
+  the mask-A layer) only at positions after it in rows r and below, within three columns. The
+  steps also run through the padding of the skewed map, where the states come from the biases
+  alone, so that a row's first pixel reads a state that carries no image information.
 
 LSTM gates are (o, f, i, g): sigmoids for o, f, i and tanh for g; c = f ⊙ c' + i ⊙ g,
 h = o ⊙ tanh(c). With colours, every layer's feature maps split into R, G and B thirds and the
@@ -299,7 +303,8 @@ class ColourPixelRNN(_PixelModel, CategoricalAutoregressive):
     levels: values per channel (256 for 8-bit colour).
     channel_order: True for p(R | past) p(G | past, R) p(B | past, R, G); False for the three
         channels independent given the earlier pixels, p(R | past) p(G | past) p(B | past).
-    hidden and output_features must be multiples of 3 (a third of the maps per colour).
+    hidden and output_features must be multiples of 3 (a third of the maps per colour) when
+    channel_order is True; without the order, the maps form one group and any size will do.
     The other arguments are as for :class:`PixelRNN`.
     """
 
