@@ -130,14 +130,20 @@ def test_chapters_stand_alone(path):
 
 
 def test_the_book_results_table_matches_the_chapters_that_print_it():
-    from autoregressive.results import MNIST_TEST_NLL
+    from autoregressive.results import MNIST_TEST_NLL, NAMES_TEST_NATS
 
-    for name, result in MNIST_TEST_NLL.items():
+    for name, result in {**MNIST_TEST_NLL, **NAMES_TEST_NATS}.items():
         notebook = nbformat.read(ROOT / "chapters" / result.chapter, as_version=4)
         lines = [line for cell in notebook.cells if cell.cell_type == "code"
                  for output in cell.get("outputs", []) if output.get("name") == "stdout"
                  for line in output.get("text", "").splitlines()]
-        figure = f"{result.nats:.2f} nats"
-        assert any(result.printed in line and figure in line for line in lines), (
-            f"{result.chapter} prints no line with {result.printed!r} and {figure!r} "
-            f"(results.MNIST_TEST_NLL[{name!r}] is out of date)")
+        numbers = [result.figure]
+        if result.parameters is not None:
+            numbers.append(f"{result.parameters:,}")
+        if result.seconds is not None:
+            numbers.append(f"{result.seconds:.1f}")
+        assert any(result.printed in line and all(
+            re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d,])", line) for number in numbers)
+            for line in lines), (
+            f"{result.chapter} prints no line with {result.printed!r} and {numbers} "
+            f"(results[{name!r}] is out of date)")

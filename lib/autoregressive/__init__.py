@@ -4,7 +4,8 @@ One protocol serves every density model (``log_prob``, ``sample``, the condition
 training loop, evaluation, plotting and set of widgets serve every chapter.
 """
 
-from . import pixelrnn, representation, results, rnn, text  # checkpoints find their models
+from . import (  # the modules whose models checkpoints must find, and the results table
+    attention, pixelrnn, representation, results, rnn, text)
 from .autoencoder import Autoencoder, dependency_matrix
 from .base import (
     Autoregressive,
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Bigram", "BinaryRNN", "CharRNN", "ColourPixelRNN", "PixelRNN", "coloured_mnist", "pixelrnn",
-    "results", "Vocabulary", "names_corpus", "representation", "rnn",
+    "results", "attention", "Vocabulary", "names_corpus", "representation", "rnn",
     "text",
     "Autoencoder", "Autoregressive", "BinaryAutoregressive", "CategoricalAutoregressive", "RNADE", "SoftmaxNADE",
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
