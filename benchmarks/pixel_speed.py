@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pixel_speed.py [--batch 50] [--steps 5] [--device cpu]
 
 For each of chapter 9's models (``pixelrnn.MNIST_MODELS`` on binarized MNIST, 28 × 28, and
-``pixelrnn.COLOUR_MODEL`` on coloured MNIST, 14 × 14 × 3 at 256 levels, with and without the
+``pixelrnn.COLOUR_MODEL`` on coloured MNIST, 14 × 14 × 3 at its levels, with and without the
 R → G → B order inside a pixel): its parameters, training examples per second (full Adam steps
 on minibatches of ``--batch``), the time of one log p(x) pass per image, and the time to draw
 one batch of samples (n network passes, each on the rows down to the current one).
@@ -42,7 +42,8 @@ def main() -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
     binary = ar.binarized_mnist("train")[:(args.steps + 1) * args.batch]
-    colour = ar.coloured_mnist("train")[:(args.steps + 1) * args.batch]
+    colour = ar.coloured_mnist("train", levels=COLOUR_MODEL["levels"])
+    colour = colour[:(args.steps + 1) * args.batch]
     models = {name: (ar.PixelRNN(28, 28, **config), binary)
               for name, config in MNIST_MODELS.items()}
     for order in (True, False):

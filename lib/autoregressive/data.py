@@ -276,18 +276,20 @@ COLOUR_SEEDS = {"train": 7001, "valid": 7002, "test": 7003}  # fixed: the colour
 MIN_CONTRAST = 96  # the digit's colour differs from the background's by this much in some channel
 
 
-def coloured_mnist(split: str, size: int = 14) -> torch.Tensor:
-    """MNIST digits in colour: int64 tensor (N, size · size · 3) of 8-bit values 0..255, in
+def coloured_mnist(split: str, size: int = 14, levels: int = 256) -> torch.Tensor:
+    """MNIST digits in colour: int64 tensor (N, size · size · 3) of values 0..levels-1, in
     raster order, pixel-major and channel-minor (R, G, B of pixel 0, then of pixel 1, ...).
 
     Each image is shrunk from 28 × 28 to ``size`` × ``size`` by averaging blocks of pixels
     (size 28, 14 or 7), giving an ink level a ∈ [0, 1] per pixel. It gets a background colour
     and a foreground colour, each channel uniform on 0..255, redrawn until the two differ by
     at least 96 in some channel; a pixel's colour is background + a · (foreground −
-    background), rounded. The colours are drawn with a fixed seed per split, so the data are
-    the same on every machine.
+    background), rounded to 8 bits. With ``levels`` < 256 the 8-bit values are then quantized
+    to ``levels`` equal bins (16 levels: 4 bits per channel). The colours are drawn with a
+    fixed seed per split, so the data are the same on every machine.
     """
     size = check_int("size", size, minimum=1, maximum=28)
+    levels = check_int("levels", levels, minimum=2, maximum=256)
     if 28 % size:
         raise ValueError(f"size must divide 28 (28, 14, 7, 4, 2 or 1), got {size}")
     block = 28 // size
@@ -304,7 +306,7 @@ def coloured_mnist(split: str, size: int = 14) -> torch.Tensor:
         foreground[close] = torch.randint(0, 256, (int(close.sum()), 3), generator=generator)
     step = (foreground - background)[:, None, None, :]  # (N, 1, 1, 3)
     colour = background[:, None, None, :] + ink[..., None] * step  # (N, s, s, 3)
-    return colour.round().long().reshape(count, size * size * 3)
+    return (colour.round().long() * levels // 256).reshape(count, size * size * 3)
 
 
 def dynamic_binarize(grey: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

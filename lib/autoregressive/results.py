@@ -39,6 +39,12 @@ MNIST_TEST_NLL = {
                        "one layer of 500 units, one mask"),
     "RNN (LSTM)": BookResult(107.12, "08_rnn.ipynb", "LSTM over pixels, test NLL:",
                              "an LSTM over the pixels; 2,000 test images"),
+    "PixelCNN": BookResult(97.15, "09_pixelrnn.ipynb", "PixelCNN:",
+                           "h = 16, 4 blocks, 2 passes over 25,000"),
+    "Row LSTM": BookResult(95.31, "09_pixelrnn.ipynb", "Row LSTM:",
+                           "h = 16, 1 layer, 2 passes over 25,000"),
+    "Diagonal BiLSTM": BookResult(91.56, "09_pixelrnn.ipynb", "Diagonal BiLSTM:",
+                                  "h = 16, 1 layer, 2 passes over 25,000"),
 }
 
 NAMES_TEST_NATS = {  # the names corpus of chapter 8, its test split (9,191 names)
