@@ -169,12 +169,21 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.split(a)
         return self.merge(F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
-    def step(self, a: torch.Tensor, cache: dict) -> torch.Tensor:
-        """One new position (B, 1, d), attending over the cached keys and values and its own."""
-        q, k, v = self.split(a)
-        cache["k"] = k if "k" not in cache else torch.cat([cache["k"], k], dim=2)
-        cache["v"] = v if "v" not in cache else torch.cat([cache["v"], v], dim=2)
-        return self.merge(F.scaled_dot_product_attention(q, cache["k"], cache["v"]))
+    def step(self, a: torch.Tensor, cache: dict, length: int) -> torch.Tensor:
+        """One new position (B, 1, d), attending over the cached keys and values and its own.
+
+        The cache holds buffers for ``length`` positions, allocated at the first step and
+        filled one position per step, so that no step copies the keys already stored."""
+        q, k, v = self.split(a)  # (B, heads, 1, d / heads) each
+        if "k" not in cache:
+            cache["k"] = k.new_empty(k.shape[0], k.shape[1], length, k.shape[3])
+            cache["v"] = torch.empty_like(cache["k"])
+            cache["t"] = 0
+        t = cache["t"]
+        cache["k"][:, :, t], cache["v"][:, :, t] = k[:, :, 0], v[:, :, 0]
+        cache["t"] = t + 1
+        keys, values = cache["k"][:, :, :t + 1], cache["v"][:, :, :t + 1]
+        return self.merge(F.scaled_dot_product_attention(q, keys, values))
 
 
 class Block(nn.Module):
@@ -191,8 +200,8 @@ class Block(nn.Module):
         a = a + self.attention(self.ln1(a))
         return a + self.mlp(self.ln2(a))
 
-    def step(self, a: torch.Tensor, cache: dict) -> torch.Tensor:
-        a = a + self.attention.step(self.ln1(a), cache)
+    def step(self, a: torch.Tensor, cache: dict, length: int) -> torch.Tensor:
+        a = a + self.attention.step(self.ln1(a), cache, length)
         return a + self.mlp(self.ln2(a))
 
 
@@ -231,8 +240,9 @@ class Decoder(nn.Module):
         """The logits (B, outputs) of position i, when positions 0..i-1 are in ``cache``."""
         token = x[:, i - 1:i] if i > 0 else torch.full_like(x[:, :1], self.symbols)
         a = self.embedding(token, start=i)  # (B, 1, d)
+        length = self.position.num_embeddings
         for block, layer_cache in zip(self.blocks, cache):
-            a = block.step(a, layer_cache)
+            a = block.step(a, layer_cache, length)
         return self.head(self.ln(a))[:, 0]
 
 
