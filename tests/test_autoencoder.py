@@ -61,6 +61,7 @@ def test_fit_trains_an_autoencoder_on_its_reconstruction_error():
     generator = torch.Generator().manual_seed(0)
     prototypes = torch.bernoulli(torch.full((4, 12), 0.5), generator=generator)
     data = prototypes[torch.randint(4, (400,), generator=generator)]
+    torch.manual_seed(0)  # a fixed start: about 1 in 10 random starts stalls above the bar
     model = ar.Autoencoder(12, hidden=8)
     before = model.reconstruction_error(data).mean().item()
     history = ar.fit(model, data, data[:100], epochs=30, lr=1e-2, loss=model.reconstruction_error,
