@@ -34,3 +34,40 @@ CHI2_999 = {3: 16.266, 7: 24.322, 8: 26.124, 15: 37.697}
 
 def chi_square(observed: torch.Tensor, expected: torch.Tensor) -> float:
     return float(((observed - expected) ** 2 / expected).sum())
+
+
+def all_strings(vocabulary, max_length: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every string over the vocabulary with 0..max_length characters, as rows of n ids, and
+    their lengths."""
+    from autoregressive.text import END
+
+    rows, lengths = [], []
+    for length in range(max_length + 1):
+        for ids in itertools.product(range(1, len(vocabulary)), repeat=length):
+            rows.append(list(ids) + [END] * (n - length))
+            lengths.append(length)
+    return torch.tensor(rows), torch.tensor(lengths)
+
+
+def assert_strings_of_any_length_form_a_distribution(model, max_length: int = 10) -> None:
+    """p(s) = Π p(c_t | c_<t) · p(END | s) over all strings s, for a float64 string model with
+    max_length ``max_length``: the mass of strings of at most L characters is at most 1, grows
+    with L, and the rest is exactly the mass of strings longer than L,
+    Σ_{|s| = L} p(c_1..c_L) (1 − p(END | s))."""
+    from autoregressive.text import END
+
+    x, lengths = all_strings(model.vocabulary, max_length, model.n)
+    p = model.log_prob(x).exp()
+    conditionals = model.conditionals(x)  # (rows, n, K), unconstrained
+    chosen = conditionals.gather(-1, x[..., None]).squeeze(-1)  # (rows, n)
+    masses = []
+    for L in range(max_length + 1):
+        mass = p[lengths <= L].sum()
+        at_L = lengths == L
+        prefix = chosen[at_L, :L].prod(dim=1)  # p(c_1..c_L) of each string of length L
+        longer = (prefix * (1 - conditionals[at_L, L, END])).sum()
+        torch.testing.assert_close(mass + longer, torch.tensor(1.0, dtype=torch.float64),
+                                   atol=1e-12, rtol=0)
+        masses.append(mass.item())
+    assert all(a < b <= 1 for a, b in zip(masses, masses[1:]))
+    assert 1 - masses[-1] < (1 - masses[0]) / 4  # towards 1

@@ -7,7 +7,6 @@ counts."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import subprocess
 import sys
@@ -19,7 +18,8 @@ import torch.nn.functional as F
 import autoregressive as ar
 from autoregressive import attention, text
 from autoregressive.attention import AttentionRNN, PixelTransformer, Transformer
-from helpers import CHI2_999, all_binary, chi_square, codes, randomize
+from helpers import (CHI2_999, all_binary, all_strings, assert_strings_of_any_length_form_a_distribution,
+                     chi_square, codes, randomize)
 
 CHI2_999_6 = 22.458  # upper 0.1% point of the chi-square distribution, 6 dof (standard tables)
 
@@ -58,16 +58,6 @@ def some_rows(model, seed=0):
         return binary(5, model.n, seed)
     return model.vocabulary.encode(["helloh", "oh", "l", "eeeel", "hole"], model.n)
 
-
-def all_strings(vocabulary, max_length, n):
-    """Every string over the vocabulary with 0..max_length characters, as rows of n ids, and
-    their lengths."""
-    rows, lengths = [], []
-    for length in range(max_length + 1):
-        for ids in itertools.product(range(1, len(vocabulary)), repeat=length):
-            rows.append(list(ids) + [text.END] * (n - length))
-            lengths.append(length)
-    return torch.tensor(rows), torch.tensor(lengths)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,28 +222,11 @@ def test_probabilities_of_all_binary_vectors_add_up_to_one():
 
 @pytest.mark.parametrize("kind", STRING_MODELS)
 def test_strings_of_any_length_form_a_distribution(kind):
-    # p(s) = Π p(c_t | c_<t) · p(END | s) over all strings s: the mass of strings of at most
-    # L characters is at most 1, grows with L, and the rest is exactly the mass of strings
-    # longer than L, Σ_{|s| = L} p(c_1..c_L) (1 − p(END | s)).
     model = STRING_MODELS[kind](chars="ab", max_length=10, seed=9)
     head = model.output if kind == "attention_rnn" else model.decoder.head
     with torch.no_grad():
         head.bias[text.END] += 1.0  # ends come a little sooner than at random
-    x, lengths = all_strings(model.vocabulary, 10, model.n)
-    p = model.log_prob(x).exp()  # (2^11 - 1,)
-    conditionals = model.conditionals(x)  # (rows, n, K), unconstrained
-    chosen = conditionals.gather(-1, x[..., None]).squeeze(-1)  # (rows, n)
-    masses = []
-    for L in range(11):
-        mass = p[lengths <= L].sum()
-        at_L = lengths == L
-        prefix = chosen[at_L, :L].prod(dim=1)  # p(c_1..c_L) of each string of length L
-        longer = (prefix * (1 - conditionals[at_L, L, text.END])).sum()
-        torch.testing.assert_close(mass + longer, torch.tensor(1.0, dtype=torch.float64),
-                                   atol=1e-12, rtol=0)
-        masses.append(mass.item())
-    assert all(a < b <= 1 for a, b in zip(masses, masses[1:]))
-    assert 1 - masses[-1] < (1 - masses[0]) / 4  # towards 1
+    assert_strings_of_any_length_form_a_distribution(model, max_length=10)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ the state-carrying sampler equals the plain one, and a tiny network learns to sp
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
@@ -12,7 +11,8 @@ import torch
 
 import autoregressive as ar
 from autoregressive import rnn, text
-from helpers import CHI2_999, all_binary, chi_square, codes, randomize
+from helpers import (CHI2_999, all_binary, all_strings, assert_strings_of_any_length_form_a_distribution,
+                     chi_square, codes, randomize)
 
 CELLS = ["tanh", "lstm", "gru"]
 
@@ -105,40 +105,13 @@ def test_probabilities_of_all_binary_vectors_add_up_to_one(cell):
     torch.testing.assert_close(total, torch.tensor(1.0, dtype=torch.float64), atol=1e-12, rtol=0)
 
 
-def all_strings(vocab, max_length, n):
-    """Every string over the vocabulary with 0..max_length characters, as rows of n ids, and
-    their lengths."""
-    rows, lengths = [], []
-    for length in range(max_length + 1):
-        for ids in itertools.product(range(1, len(vocab)), repeat=length):
-            rows.append(list(ids) + [text.END] * (n - length))
-            lengths.append(length)
-    return torch.tensor(rows), torch.tensor(lengths)
-
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_strings_of_any_length_form_a_distribution(cell):
-    # p(s) = Π p(c_t | c_<t) · p(END | s) over all strings s: the mass of strings of at most
-    # L characters is at most 1, grows with L, and the rest is exactly the mass of strings
-    # longer than L, Σ_{|s| = L} p(c_1..c_L) (1 − p(END | s)).
     model = char_rnn(cell, chars="ab", max_length=10, hidden=4, seed=8, scale=1.0)
     with torch.no_grad():
         model.output.bias[text.END] += 1.0  # ends come a little sooner than at random
-    x, lengths = all_strings(model.vocabulary, 10, model.n)
-    p = model.log_prob(x).exp()  # (2^11 - 1,)
-    conditionals = model.conditionals(x)  # (rows, n, K), unconstrained
-    chosen = conditionals.gather(-1, x[..., None]).squeeze(-1)  # (rows, n)
-    masses = []
-    for L in range(11):
-        mass = p[lengths <= L].sum()
-        at_L = lengths == L
-        prefix = chosen[at_L, :L].prod(dim=1)  # p(c_1..c_L) of each string of length L
-        longer = (prefix * (1 - conditionals[at_L, L, text.END])).sum()
-        torch.testing.assert_close(mass + longer, torch.tensor(1.0, dtype=torch.float64),
-                                   atol=1e-12, rtol=0)
-        masses.append(mass.item())
-    assert all(a < b <= 1 for a, b in zip(masses, masses[1:]))
-    assert 1 - masses[-1] < (1 - masses[0]) / 4  # towards 1
+    assert_strings_of_any_length_form_a_distribution(model, max_length=10)
 
 
 @pytest.mark.parametrize("cell", CELLS)
