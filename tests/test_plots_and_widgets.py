@@ -106,7 +106,8 @@ def shown(box, controls):
 
 
 def picture(model, x, ncols):
-    return widgets._pixels_png(plot.tile(plot.grey(model, x), SHAPE, ncols), scale=3)
+    return widgets._pixels_png(plot.tile(plot.grey(model, x), SHAPE, ncols),
+                               scale=widgets._scale(SHAPE))
 
 
 def test_sampler_links_every_temperature_and_seed_to_its_samples(model):
@@ -157,7 +158,8 @@ def test_completion_links_the_chosen_image_and_rows(model):
     shown_part = images[3:4].clone()
     shown_part[0, ~keep] = 0.5
     row = torch.cat([images[3:4], shown_part, filled])
-    expected = widgets._pixels_png(plot.tile(row, SHAPE, ncols=5, pad=2), scale=3)
+    expected = widgets._pixels_png(plot.tile(row, SHAPE, ncols=5, pad=2),
+                                   scale=widgets._scale(SHAPE))
     assert shown(box, [image, rows])[0] == expected
     assert torch.equal(filled[:, :3], images[3, :3].expand(3, 3))
     with pytest.raises(ValueError, match="1 to 8 images"):

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import BinaryAutoregressive, check_int
-from .rnn import CELLS, Recurrence
+from .rnn import Recurrence
 from .text import StringModel
 
 
@@ -86,9 +86,7 @@ class AttentionRNN(StringModel):
     def __init__(self, chars: str, max_length: int, hidden: int = 128, cell: str = "lstm",
                  layers: int = 1, key_size: int = 32):
         super().__init__(chars, max_length)
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-        self.recurrence = Recurrence(self.levels, hidden, cell, layers)
+        self.recurrence = Recurrence(self.levels, hidden, cell, layers)  # checks the cell
         self.key_size = check_int("key_size", key_size)
         self.query = nn.Linear(hidden, self.key_size, bias=False)  # W_q
         self.key = nn.Linear(hidden, self.key_size, bias=False)  # W_k
@@ -264,6 +262,9 @@ def _cached_logit(model, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
 def uncached_sampling(model):
     """Within this block, ``model.sample`` re-runs the whole prefix at every step instead of
     keeping the keys and values of earlier positions: for comparison."""
+    if not hasattr(model, "use_cache"):
+        raise TypeError(f"{type(model).__name__} has no cache to switch off (for a recurrent "
+                        f"network's carried state, use rnn.plain_sampling)")
     model.use_cache = False
     try:
         yield model
@@ -298,7 +299,7 @@ def seconds_per_position(model, num: int = 1, seed: int = 0) -> tuple[torch.Tens
 
 def _decoder_config(model) -> dict:
     d = model.decoder
-    return {"width": d.head.in_features, "heads": d.blocks[0].attention.heads if d.blocks else 1,
+    return {"width": d.head.in_features, "heads": d.blocks[0].attention.heads,
             "layers": len(d.blocks)}
 
 

@@ -23,7 +23,7 @@ import matplotlib
 from .attention import AttentionRNN, PixelTransformer, Transformer, reference_logits
 from .base import check_int
 from .plot import FONT, BookFigure
-from .text import END_LABEL
+from .text import END_LABEL, _check_strings
 from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _linked
 
 START_LABEL = "<start>"
@@ -48,7 +48,7 @@ def attention_figure(weights, key_labels: list[str], head_labels: list[str],
     """A heat map of (heads, keys) weights in [0, 1], a row per head, a column per key."""
     weights = np.asarray(weights, dtype=float)
     heads, keys = weights.shape
-    fig = BookFigure(figsize=(2.2 + 0.42 * max(keys, 6), 0.9 + 0.36 * heads))
+    fig = BookFigure(figsize=(2.2 + 0.42 * max(keys, 6), max(2.6, 0.9 + 0.36 * heads)))
     ax = fig.add_subplot()
     image = ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(keys), key_labels, fontsize=FONT - 1,
@@ -56,12 +56,12 @@ def attention_figure(weights, key_labels: list[str], head_labels: list[str],
     ax.set_yticks(range(heads), head_labels, fontsize=FONT - 2)
     for (r, c), value in np.ndenumerate(weights):
         if value >= 0.1:
-            ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=FONT - 4,
+            ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=FONT - 2,
                     color="white" if value > 0.6 else "black")
     if title:
         ax.set_title(title, fontsize=FONT)
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
-    bar.ax.tick_params(labelsize=FONT - 3)
+    bar.ax.tick_params(labelsize=FONT - 2)
     fig.tight_layout()
     return fig
 
@@ -72,7 +72,7 @@ def name_attention(model, names) -> BookWidget:
     if not isinstance(model, (AttentionRNN, Transformer)):
         raise TypeError(f"name_attention needs an AttentionRNN or a Transformer, got "
                         f"{type(model).__name__}")
-    names = list(names)
+    names = _check_strings(names)
     if not names or len(names) > 8:
         raise ValueError(f"name_attention shows 1 to 8 names, got {len(names)}")
     x = model.vocabulary.encode(names, model.n)
@@ -83,7 +83,8 @@ def name_attention(model, names) -> BookWidget:
         targets = [*name, END_LABEL]
         for t, target in enumerate(targets):
             shown = weights[k, :, t, :t + 1].cpu().numpy()  # (heads, t + 1)
-            title = f"predicting {target!r} after {name[:t]!r}"
+            title = (f"predicting {target!r} after {name[:t]!r}" if t else
+                     f"predicting {target!r} at the start")
             pictures[k, t] = _figure_png(attention_figure(shown, keys[:t + 1], heads, title))
         counts.append(len(targets))
     longest = max(counts)
@@ -124,7 +125,7 @@ def pixel_figure(weights: torch.Tensor, pixel: int, shape: tuple[int, int],
                                                       if pixel else 1.0))
         ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False,
                                                   edgecolor="tab:red", linewidth=1.5))
-        ax.set_title(f"{head_labels[h]}\nstart {float(weights[h, 0]):.2f}", fontsize=FONT - 3)
+        ax.set_title(f"{head_labels[h]}\nstart {float(weights[h, 0]):.2f}", fontsize=FONT - 2)
     fig.tight_layout()
     return fig
 

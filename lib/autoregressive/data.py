@@ -281,7 +281,7 @@ def coloured_mnist(split: str, size: int = 14, levels: int = 256) -> torch.Tenso
     raster order, pixel-major and channel-minor (R, G, B of pixel 0, then of pixel 1, ...).
 
     Each image is shrunk from 28 × 28 to ``size`` × ``size`` by averaging blocks of pixels
-    (size 28, 14 or 7), giving an ink level a ∈ [0, 1] per pixel. It gets a background colour
+    (size a divisor of 28: 28, 14, 7, 4, 2 or 1), giving an ink level a ∈ [0, 1] per pixel. It gets a background colour
     and a foreground colour, each channel uniform on 0..255, redrawn until the two differ by
     at least 96 in some channel; a pixel's colour is background + a · (foreground −
     background), rounded to 8 bits. With ``levels`` < 256 the 8-bit values are then quantized

@@ -118,6 +118,9 @@ def _carried_logit(model, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
 def plain_sampling(model):
     """Within this block, ``model.sample`` re-reads the whole prefix at every step (O(n) work
     per step, O(n²) per sample) instead of carrying the hidden state: for comparison."""
+    if not hasattr(model, "carry_state"):
+        raise TypeError(f"{type(model).__name__} carries no state to switch off (for a "
+                        f"decoder's cache, use attention.uncached_sampling)")
     model.carry_state = False
     try:
         yield model

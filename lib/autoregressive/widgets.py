@@ -83,6 +83,11 @@ def _pixels_png(canvas: np.ndarray, scale: int, cmap: str | None = "gray") -> by
     return buffer.getvalue()
 
 
+def _scale(shape: tuple[int, ...]) -> int:
+    """Screen pixels per image pixel: 3 for 28 × 28 images, up to 8 for smaller ones."""
+    return max(3, min(8, 84 // shape[0]))
+
+
 def _image(png: bytes) -> w.Image:
     return w.Image(value=png, format="png",
                    layout=w.Layout(max_width="100%", height="auto", object_fit="contain"))
@@ -171,7 +176,7 @@ def sampler(model: Autoregressive | dict, shape: tuple[int, ...] = MNIST_SHAPE, 
     for (name, chosen), t in itertools.product(models.items(), temperatures):
         for s in seeds:
             drawn = grey(chosen, chosen.sample(num, seed=s, temperature=t))
-            pictures[name, t, s] = _pixels_png(tile(drawn, shape, ncols), scale=3)
+            pictures[name, t, s] = _pixels_png(tile(drawn, shape, ncols), scale=_scale(shape))
     start = 1.0 if 1.0 in temperatures else temperatures[0]
     controls = ([_choice(label, list(models))] if several else []) + [
         _choice("temperature", temperatures, start), _choice("seed", seeds, slider=False)]
@@ -253,7 +258,8 @@ def completion(model: Autoregressive, images: torch.Tensor, shape: tuple[int, ..
     pictures = {}
     for r in rows:
         for k, row in enumerate(completed(model, images, r * row_size(shape), completions, seed)):
-            pictures[k, r] = _pixels_png(tile(row, shape, ncols=len(row), pad=2), scale=3)
+            pictures[k, r] = _pixels_png(tile(row, shape, ncols=len(row), pad=2),
+                                         scale=_scale(shape))
     image = _choice("image", range(1, len(images) + 1), slider=False)
     kept = _choice("rows kept", rows, 14 if 14 in rows else rows[0])
     note = w.HTML("The original, its top rows (the rest grey), then "
