@@ -108,7 +108,7 @@ def pixel_figure(weights: torch.Tensor, pixel: int, shape: tuple[int, int],
     in the panel's title; later pixels grey."""
     heads = weights.shape[0]
     rows = -(-heads // columns)
-    fig = BookFigure(figsize=(2.1 * columns + 0.8, 2.3 * rows + 0.4))
+    fig = BookFigure(figsize=(2.1 * columns + 0.8, 2.8 * rows + 0.4))
     axes = np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
     cmap = matplotlib.colormaps["Blues"].copy()
     cmap.set_bad("#d9d9d9")
