@@ -147,3 +147,12 @@ def test_the_book_results_table_matches_the_chapters_that_print_it():
             for line in lines), (
             f"{result.chapter} prints no line with {result.printed!r} and {numbers} "
             f"(results[{name!r}] is out of date)")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_placeholder_is_left_in_the_prose(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            left = re.findall(r"^[A-Z][A-Z_]{5,}$", cell.source, re.MULTILINE)
+            assert not left, f"{path.name}: placeholder {left[0]!r} in the prose"
