@@ -31,7 +31,6 @@ equations from its own weights.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 
@@ -39,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BinaryAutoregressive, check_int
+from .base import BinaryAutoregressive, check_int, fast_path_off
 from .rnn import Recurrence
 from .text import StringModel
 
@@ -258,18 +257,11 @@ def _cached_logit(model, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
     return model.decoder.step(x, i, state["cache"])
 
 
-@contextlib.contextmanager
 def uncached_sampling(model):
     """Within this block, ``model.sample`` re-runs the whole prefix at every step instead of
     keeping the keys and values of earlier positions: for comparison."""
-    if not hasattr(model, "use_cache"):
-        raise TypeError(f"{type(model).__name__} has no cache to switch off (for a recurrent "
-                        f"network's carried state, use rnn.plain_sampling)")
-    model.use_cache = False
-    try:
-        yield model
-    finally:
-        model.use_cache = True
+    return fast_path_off(model, "use_cache", "cache (a recurrent network's carried state: "
+                         "rnn.plain_sampling)")
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ tensor at all raises ``TypeError``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -105,6 +106,20 @@ def draw_category(log_p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     # u · total can round up to the total itself: then take the last possible category.
     last = p.shape[-1] - 1 - (p > 0).flip(-1).int().argmax(dim=-1)
     return torch.minimum(drawn, last)
+
+
+@contextlib.contextmanager
+def fast_path_off(model, flag: str, what: str):
+    """Within this block, ``model.<flag>`` is False, so that the model's sampler takes its plain
+    route (re-reading the whole prefix at every step) instead of the fast one it names; for
+    comparing the two. ``what`` names the fast path in the error a model without it raises."""
+    if not hasattr(model, flag):
+        raise TypeError(f"{type(model).__name__} has no {what} to switch off")
+    setattr(model, flag, False)
+    try:
+        yield model
+    finally:
+        setattr(model, flag, True)
 
 
 # ---------------------------------------------------------------------------------------------

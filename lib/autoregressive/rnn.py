@@ -34,13 +34,11 @@ Three routes to the same conditionals live here:
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BinaryAutoregressive, check_int
+from .base import BinaryAutoregressive, check_int, fast_path_off
 from .text import StringModel
 
 CELLS = {"tanh": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -114,18 +112,11 @@ def _carried_logit(model, x: torch.Tensor, i: int, state: dict) -> torch.Tensor:
     return model._head(Recurrence.top(state["state"]))
 
 
-@contextlib.contextmanager
 def plain_sampling(model):
     """Within this block, ``model.sample`` re-reads the whole prefix at every step (O(n) work
     per step, O(n²) per sample) instead of carrying the hidden state: for comparison."""
-    if not hasattr(model, "carry_state"):
-        raise TypeError(f"{type(model).__name__} carries no state to switch off (for a "
-                        f"decoder's cache, use attention.uncached_sampling)")
-    model.carry_state = False
-    try:
-        yield model
-    finally:
-        model.carry_state = True
+    return fast_path_off(model, "carry_state", "carried state (a decoder's cache: "
+                         "attention.uncached_sampling)")
 
 
 # ---------------------------------------------------------------------------------------------
