@@ -24,7 +24,8 @@ from .attention import AttentionRNN, PixelTransformer, Transformer, reference_lo
 from .base import check_int
 from .plot import FONT, BookFigure
 from .text import END_LABEL, _check_strings
-from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _linked
+from .widgets import (BookWidget, _check_image_model, _check_values, _choice, _figure_png,
+                      _image, _linked)
 
 START_LABEL = "<start>"
 
@@ -136,9 +137,7 @@ def pixel_attention(model: PixelTransformer, x: torch.Tensor, pixels,
     pixels before it, each head's colour scale from 0 to its largest weight."""
     if not isinstance(model, PixelTransformer):
         raise TypeError(f"pixel_attention needs a PixelTransformer, got {type(model).__name__}")
-    if shape[0] * shape[1] != model.n:
-        raise ValueError(f"image shape {shape} has {shape[0] * shape[1]} pixels, the model "
-                         f"{model.n}")
+    _check_image_model(model, shape, binary=True)
     columns = check_int("columns", columns)
     pixels = _check_values("pixels", pixels, 1, model.n - 1, integer=True)
     weights, heads = weights_by_position(model, x.reshape(1, -1))

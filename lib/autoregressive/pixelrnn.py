@@ -54,8 +54,6 @@ from torch import nn
 from .base import BinaryAutoregressive, CategoricalAutoregressive, check_int
 from .layers import MaskedConv2d, channel_groups
 
-KINDS = ("pixelcnn", "row_lstm", "diagonal_bilstm")
-
 # The book's models (chapter 9): about 10,000 parameters each on binarized MNIST, small enough
 # to train for a few minutes on a laptop's CPU. The paper's MNIST Diagonal BiLSTMs have one
 # layer of h = 32 or seven layers of h = 16 (its Table 4).
@@ -182,6 +180,7 @@ class DiagonalBiLSTM(nn.Module):
 
 
 LAYERS = {"pixelcnn": PixelCNNBlock, "row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM}
+KINDS = tuple(LAYERS)  # the kinds of layer a network can be built from
 
 
 class PixelNetwork(nn.Module):
@@ -266,10 +265,11 @@ class _PixelModel:
         channel = check_int("channel", channel, 0, self.channels - 1)
         x = x.reshape(1, -1)
         self._check(x)
-        image = self.network_input(self._prepare(x)).detach().requires_grad_(True)
+        prepared = self._prepare(x)
+        image = self.network_input(prepared).detach().requires_grad_(True)
         d = (row * self.width + col) * self.channels + channel
         logits = self.logits_from_image(image)[0, d]
-        value = self._prepare(x)[0, d].long()
+        value = prepared[0, d].long()
         log_p = (-F.softplus(-logits) if value == 1 else -F.softplus(logits)) \
             if self._outputs == 1 else torch.log_softmax(logits, dim=-1)[value]
         (grad,) = torch.autograd.grad(log_p, image)
