@@ -28,6 +28,21 @@ def codes(x: torch.Tensor) -> torch.Tensor:
     return (x.long() * weights).sum(dim=1)
 
 
+def assert_same_draws(a: torch.Tensor, b: torch.Tensor, precision: torch.dtype) -> None:
+    """Samples drawn with the same uniforms by two routes to the same conditionals (a fast
+    sampler and the plain one), of a model computing in ``precision``. The routes round
+    differently, so a draw may differ where its uniform falls within rounding of the
+    probability: in float64 (about 1e-16) that never happens in a test's draws, and the
+    samples must be identical; in float32 (about 1e-7) a draw in 10^5 may, so at most 1% of
+    the rows may differ, where a wrong route would change most of them."""
+    assert a.shape == b.shape and a.dtype == b.dtype
+    if precision == torch.float64:
+        assert torch.equal(a, b), "the two routes drew different samples"
+        return
+    differ = (a != b).any(dim=1).sum().item()
+    assert differ <= len(a) // 100, f"{differ} of {len(a)} rows differ between the two routes"
+
+
 # Upper 0.1% points of the chi-square distribution, by degrees of freedom (standard tables).
 CHI2_999 = {3: 16.266, 7: 24.322, 8: 26.124, 15: 37.697}
 

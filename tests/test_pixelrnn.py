@@ -109,9 +109,13 @@ def test_changing_a_later_value_moves_no_earlier_logit(kind):
             else:
                 changed[:, j] = (changed[:, j] + 1) % model.levels
             after = model.logits(changed)
-            assert torch.equal(after[:, :j + 1], before[:, :j + 1]), f"x_{j} moves a logit <= {j}"
+            # float64: a leak moves a logit by far more than 1e-12, and rounding (a
+            # convolution algorithm may mix masked inputs in before the weights zero them)
+            # by far less
+            torch.testing.assert_close(after[:, :j + 1], before[:, :j + 1], rtol=0, atol=1e-12,
+                                       msg=f"x_{j} moves a logit <= {j}")
             if j + 1 < model.n:  # but some later one moves
-                assert not torch.equal(after[:, j + 1:], before[:, j + 1:]), f"x_{j} unread"
+                assert (after[:, j + 1:] - before[:, j + 1:]).abs().max() > 1e-6, f"x_{j} unread"
 
 
 # ---------------------------------------------------------------------------------------------

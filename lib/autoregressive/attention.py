@@ -299,14 +299,15 @@ class Transformer(StringModel):
     """A decoder of causal self-attention over strings (see :class:`Decoder`).
 
     chars, max_length: as for :class:`~autoregressive.rnn.CharRNN`.
-    width: d, the size of every position's vector; heads: attention heads per block (d must
-    be a multiple); layers: blocks.
+    width: d, the size of every position's vector, at least 2 (the LayerNorm of a single
+    feature is constant, and the logits would ignore the input); heads: attention heads per
+    block (d must be a multiple); layers: blocks.
     """
 
     def __init__(self, chars: str, max_length: int, width: int = 64, heads: int = 4,
                  layers: int = 2):
         super().__init__(chars, max_length)
-        self.decoder = Decoder(self.levels, self.levels, self.n, check_int("width", width),
+        self.decoder = Decoder(self.levels, self.levels, self.n, check_int("width", width, minimum=2),
                                check_int("heads", heads), check_int("layers", layers))
         self.use_cache = True
 
@@ -329,7 +330,7 @@ class PixelTransformer(BinaryAutoregressive):
 
     def __init__(self, n: int, width: int = 32, heads: int = 4, layers: int = 2):
         super().__init__(n)
-        self.decoder = Decoder(2, 1, self.n, check_int("width", width),
+        self.decoder = Decoder(2, 1, self.n, check_int("width", width, minimum=2),
                                check_int("heads", heads), check_int("layers", layers))
         self.use_cache = True
 

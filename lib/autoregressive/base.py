@@ -80,6 +80,27 @@ def check_categorical(x: torch.Tensor, n: int, levels: int, name: str = "x") -> 
                          f"{x.min().item()} to {x.max().item()}")
 
 
+def check_temperature(temperature) -> float:
+    """``temperature`` as a float, or ``ValueError`` unless it is a positive finite real number
+    (of any real type, numpy's included; never a bool)."""
+    if (isinstance(temperature, bool) or not isinstance(temperature, numbers.Real)
+            or not math.isfinite(temperature) or temperature <= 0):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+    return float(temperature)
+
+
+def check_not_nan(logit: torch.Tensor, i: int) -> None:
+    """Raise ``FloatingPointError`` when the conditional of dimension ``i`` is NaN in some row:
+    a sampler that drew from it would return a plausible-looking value (0, END) in silence."""
+    bad = torch.isnan(logit.reshape(logit.shape[0], -1)).any(dim=1)  # (B,)
+    if bad.any():
+        row = int(bad.nonzero()[0])
+        raise FloatingPointError(
+            f"the conditional of dimension {i} (counting from 0) is NaN in row {row}: the "
+            "model's weights (or the observed values it reads) hold NaN or infinite values, so "
+            "it cannot be sampled")
+
+
 def make_generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator | None:
     """The generator behind a draw: a fresh CPU one from ``seed``, the one given, or None (the
     global generator)."""
@@ -115,11 +136,12 @@ def fast_path_off(model, flag: str, what: str):
     comparing the two. ``what`` names the fast path in the error a model without it raises."""
     if not hasattr(model, flag):
         raise TypeError(f"{type(model).__name__} has no {what} to switch off")
+    before = getattr(model, flag)  # restored on the way out: blocks nest, a choice is kept
     setattr(model, flag, False)
     try:
         yield model
     finally:
-        setattr(model, flag, True)
+        setattr(model, flag, before)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,6 +229,14 @@ class Autoregressive(DensityModel):
         final. ``state`` is a dict the model may keep between steps of one sampling run."""
         return self._logits(x)[:, i]
 
+    def _all_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``_logits``, for an empty batch too: the logits of one row of zeros (in every
+        model's support) cut to none, so that every model gives (0, ...) of its usual shape
+        and type, whatever its network does with the batch size."""
+        if x.shape[0] == 0:
+            return self._logits(self._prepare(torch.zeros(1, self.n, dtype=torch.long)))[:0]
+        return self._logits(x)
+
     @staticmethod
     def _running_sum(state: dict, i: int, start, add) -> torch.Tensor:
         """The fast samplers' shared step: a running pre-activation during one sampling run.
@@ -227,7 +257,7 @@ class Autoregressive(DensityModel):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """The logits of every conditional p(x_i | x_<i) at the input ``x``."""
         self._check(x)
-        return self._logits(self._prepare(x))
+        return self._all_logits(self._prepare(x))
 
     @torch.no_grad()
     def sample(
@@ -254,18 +284,20 @@ class Autoregressive(DensityModel):
             sampling when every observed dimension comes before every unobserved one in the
             model's order (e.g. the top rows of an image in raster order); otherwise later
             observations are clamped but do not inform earlier samples.
-        Returns a (num, n) tensor of values on the model's device.
+        Returns a (num, n) tensor of values on the model's device. A conditional that is NaN
+        (a broken model) raises ``FloatingPointError`` instead of drawing a value.
         """
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)
-                and temperature > 0):
-            raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
+        temperature = check_temperature(temperature)
         generator = make_generator(seed, generator)
         observed, known = self._completion_inputs(num, x, mask)
         out = torch.where(known, observed, torch.zeros_like(observed))
+        if out.shape[0] == 0:  # completing an empty batch: nothing to draw
+            return out
         state: dict = {}
         shape = (out.shape[0],) + ((self.uniforms_per_draw,) if self.uniforms_per_draw > 1 else ())
         for i in self.order.tolist():
             logit = self._logit_at(out, i, state)
+            check_not_nan(logit, i)
             u = torch.rand(shape, generator=generator,
                            device=generator.device if generator is not None else out.device)
             draw = self._draw(logit, u.to(out.device, torch.float64), temperature)
@@ -320,7 +352,7 @@ class BinaryAutoregressive(Autoregressive):
         """(B,) exact log p(x) in nats."""
         self._check(x)
         x = self._prepare(x)
-        logits = self._logits(x)  # (B, n)
+        logits = self._all_logits(x)  # (B, n)
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
 
 
@@ -349,6 +381,9 @@ class CategoricalAutoregressive(Autoregressive):
         # T -> 0 and nothing overflows, so a tiny temperature draws the mode.
         z = logit.double()
         z = (z - z.amax(dim=-1, keepdim=True)) / temperature  # (B, K), all <= 0
+        if torch.isnan(z).any():  # every logit -inf, or +inf twice: no distribution
+            raise FloatingPointError("a categorical conditional has no finite probabilities "
+                                     "(all its logits are -inf, or several +inf)")
         return draw_category(torch.log_softmax(z, dim=-1), u)
 
     def conditionals(self, x: torch.Tensor) -> torch.Tensor:
@@ -359,5 +394,5 @@ class CategoricalAutoregressive(Autoregressive):
         """(B,) exact log p(x) in nats."""
         self._check(x)
         x = self._prepare(x)
-        log_p = torch.log_softmax(self._logits(x), dim=-1)  # (B, n, K)
+        log_p = torch.log_softmax(self._all_logits(x), dim=-1)  # (B, n, K)
         return log_p.gather(-1, x[..., None]).squeeze(-1).sum(dim=1)

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import BinaryAutoregressive, DensityModel, check_int, draw_category, make_generator
+from .base import (BinaryAutoregressive, DensityModel, check_int, check_temperature, draw_category,
+                   make_generator)
 from .layers import MaskedLinear
 
 
@@ -308,6 +309,7 @@ class MaskEnsemble(DensityModel):
         not inform earlier samples. ``temperature`` tempers the members' conditionals, not the
         choice of member.
         """
+        temperature = check_temperature(temperature)
         generator = make_generator(seed, generator)
         where = generator.device if generator is not None else "cpu"
         if x is None and mask is None:

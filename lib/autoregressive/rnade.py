@@ -112,7 +112,7 @@ class RNADE(Autoregressive):
         """(B,) exact log density in nats."""
         self._check(x)
         x = self._prepare(x)
-        log_weights, means, log_std = self._mixture(self._logits(x))  # (B, n, K) each
+        log_weights, means, log_std = self._mixture(self._all_logits(x))  # (B, n, K) each
         log_normal = _log_normal(x[..., None], means, log_std)  # (B, n, K)
         return torch.logsumexp(log_weights + log_normal, dim=-1).sum(dim=1)
 

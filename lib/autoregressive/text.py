@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib.resources
 import importlib.util
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 
 import torch
@@ -49,12 +49,18 @@ END_LABEL = "<end>"  # how the end token is shown (tables, plots)
 class Vocabulary:
     """The end token (id 0) and one id per character (ids 1..len(chars), in the given order).
 
-    chars: the characters, each once, e.g. "abcdefghijklmnopqrstuvwxyz".
+    chars: the characters, each once, in order, e.g. "abcdefghijklmnopqrstuvwxyz" (a string,
+        or a list or other ordered iterable of one-character strings; not a set, whose order,
+        and so every id, would change with Python's hash seed).
     """
 
     def __init__(self, chars: str | Iterable[str]):
         if isinstance(chars, torch.Tensor) or not isinstance(chars, Iterable):
             raise TypeError(f"chars must be a string of characters, got {type(chars).__name__}")
+        if isinstance(chars, Set):
+            raise TypeError(f"chars must come in an order (a string or a list), got a "
+                            f"{type(chars).__name__}, whose order changes from run to run; "
+                            "pass sorted(chars)")
         chars = list(chars)
         for c in chars:
             if not isinstance(c, str) or len(c) != 1:
@@ -92,18 +98,18 @@ class Vocabulary:
     def encode(self, strings: Iterable[str], length: int) -> torch.Tensor:
         """(B, length) int64 ids: each string, END, then END padding.
 
-        Every string needs at least one character and at most length - 1 (its END must fit).
+        A string has at most length - 1 characters (its END must fit); the empty string is a
+        row of END alone, as the models score and sample it.
         """
         strings = _check_strings(strings)
         length = check_int("length", length, minimum=2)
         out = torch.full((len(strings), length), END, dtype=torch.long)
         for row, s in enumerate(strings):
-            if not s:
-                raise ValueError(f"string {row} is empty; a string needs at least one character")
             if len(s) > length - 1:
                 raise ValueError(f"string {row} ({s!r}) has {len(s)} characters; with "
                                  f"length={length} at most {length - 1} fit before the end token")
-            out[row, :len(s)] = torch.tensor(self._ids(s, row))
+            if s:
+                out[row, :len(s)] = torch.tensor(self._ids(s, row))
         return out
 
     def encode_prefix(self, prefixes: Iterable[str],
@@ -233,7 +239,7 @@ class StringModel(CategoricalAutoregressive):
         log p(END | string); the padding after the first END adds nothing."""
         self._check(x)
         x = self._prepare(x)
-        log_p = torch.log_softmax(self._logits(x), dim=-1)  # (B, n, K)
+        log_p = torch.log_softmax(self._all_logits(x), dim=-1)  # (B, n, K)
         chosen = log_p.gather(-1, x[..., None]).squeeze(-1)  # (B, n)
         return torch.where(in_string(x), chosen, torch.zeros_like(chosen)).sum(dim=1)
 
@@ -243,6 +249,9 @@ class StringModel(CategoricalAutoregressive):
         every character and each string's END."""
         self._check(x)
         batch_size = check_int("batch_size", batch_size)
+        if len(x) == 0:
+            raise ValueError("nats per character of an empty set of strings is undefined: "
+                             "pass at least one row")
         was_training = self.training
         self.eval()
         try:
@@ -361,7 +370,9 @@ class Corpus:
         max_length + 1, room for the longest string and its END."""
         if split not in ("train", "valid", "test"):
             raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
-        return self.vocabulary.encode(getattr(self, split), length or self.max_length + 1)
+        if length is None:
+            length = self.max_length + 1
+        return self.vocabulary.encode(getattr(self, split), length)
 
 
 def split_corpus(strings: Iterable[str], seed: int = 0,

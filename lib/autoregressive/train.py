@@ -15,6 +15,7 @@ import hashlib
 import math
 import numbers
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +23,12 @@ from typing import Callable
 
 import torch
 
+from . import runtime
 from .base import BinaryAutoregressive, DensityModel, check_batch, check_int
 from .data import dynamic_binarize
 from .progress import Progress
 from .runtime import seconds_per_call
+from .text import StringModel, in_string
 
 
 # ---------------------------------------------------------------------------------------------
@@ -38,17 +41,27 @@ class Evaluation:
 
     nats: float  # mean NLL per example, in nats
     bits_per_dim: float | None  # the same in bits, divided by the data dimension (None for a
-    #                             density over reals, whose NLL depends on the units of x)
+    #                             density over reals, whose NLL depends on the units of x, and
+    #                             for strings, whose rows are padded to a common length)
     examples: int  # how many examples were averaged
+    bits_per_character: float | None = None  # strings: the total NLL in bits over the symbols
+    #                                          predicted, every character and each END
 
     def __str__(self) -> str:
-        bits = f" ({self.bits_per_dim:.4f} bits/dim)" if self.bits_per_dim is not None else ""
+        bits = ""
+        if self.bits_per_dim is not None:
+            bits = f" ({self.bits_per_dim:.4f} bits/dim)"
+        elif self.bits_per_character is not None:
+            bits = f" ({self.bits_per_character:.4f} bits/character)"
         return f"{self.nats:.2f} nats{bits} over {self.examples:,}"
 
 
 @torch.no_grad()
 def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) -> Evaluation:
-    """Mean −log p(x) over the rows of ``data``, in nats and in bits per dimension."""
+    """Mean −log p(x) over the rows of ``data``, in nats and in bits per dimension; for a model
+    of strings in bits per character instead (a row's padding is not part of its string, so
+    its length says nothing of the data: the same strings padded further would read fewer bits
+    per dimension)."""
     if not isinstance(model, DensityModel):
         raise TypeError(f"evaluate needs a density model (one with log_prob), got "
                         f"{type(model).__name__}")
@@ -58,6 +71,9 @@ def evaluate(model: DensityModel, data: torch.Tensor, batch_size: int = 1000) ->
     if len(data) == 0:
         raise ValueError("cannot evaluate on an empty data set")
     nats = _mean_loss(model, data, lambda batch: -model.log_prob(batch), batch_size)
+    if isinstance(model, StringModel):
+        symbols = in_string(data).sum().item()  # every character and each END
+        return Evaluation(nats, None, len(data), nats * len(data) / symbols / math.log(2))
     return Evaluation(nats, None if model.continuous else nats / (model.n * math.log(2)), len(data))
 
 
@@ -141,6 +157,10 @@ def fit(
     loss = loss or (lambda batch: -model.log_prob(batch))
     valid_loss = valid_loss or loss
     device = next(model.parameters()).device
+    if device.type == "cpu" and runtime.device().type != "cpu":
+        warnings.warn(f"training {type(model).__name__} on the CPU although {runtime.device()} "
+                      "is present: move the model there first, model.to(ar.device())",
+                      stacklevel=2)
     train = train.to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     optimizer = _optimizer(model, lr, weight_decay)
@@ -308,6 +328,9 @@ CHECKPOINT_KEYS = {"model", "config", "dtype", "state", "sha256"}
 def save(model: DensityModel, path: str | Path) -> None:
     """Save the model's class name, constructor arguments, floating-point type and weights,
     with a sha256 checksum of them all that :func:`load` verifies."""
+    if not isinstance(model, DensityModel):
+        raise TypeError(f"save takes a model of the library (an autoregressive.DensityModel, "
+                        f"which load can rebuild), got {type(model).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     name, config = type(model).__name__, model.config()
@@ -354,8 +377,12 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> D
     if cls is None:
         raise ValueError(f"{path} holds an unknown model {name!r}; known: "
                          f"{sorted(DensityModel.registry)}")
-    model = cls(**config).to(getattr(torch, dtype))
-    model.load_state_dict(state)
+    try:
+        model = cls(**config).to(getattr(torch, dtype))
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path} holds a {name} whose settings or weights do not fit that "
+                         f"class: {error}") from error
     if map_location is not None:
         model.to(map_location)
     return model.eval()
