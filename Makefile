@@ -33,9 +33,12 @@ book: setup
 
 # One pytest worker per core, each (and each notebook kernel it starts) on one thread: torch's
 # own threads on top of the workers oversubscribe the cores and slow the suite several-fold.
+# The chapters run in the kernel of tests/jupyter/kernels/colab-like, which hides every package
+# that a chapter's Colab setup cell does not install (see its launch.py).
 test: setup
-	AUTOREGRESSIVE_QUICK=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n $(NPROC) --dist loadfile \
-		--nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests chapters
+	AUTOREGRESSIVE_QUICK=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 JUPYTER_PATH=$(CURDIR)/tests/jupyter \
+		$(PY) -m pytest -n $(NPROC) --dist loadfile --nbval-lax --nbval-kernel-name colab-like \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg tests chapters
 
 outputs: setup
 	AUTOREGRESSIVE_QUICK=0 $(VENV)/bin/jupyter execute --inplace $(CHAPTERS)
