@@ -47,6 +47,8 @@ def weights_by_position(model, x: torch.Tensor) -> tuple[torch.Tensor, list[str]
 def attention_figure(weights, key_labels: list[str], head_labels: list[str],
                      title: str = "") -> BookFigure:
     """A heat map of (heads, keys) weights in [0, 1], a row per head, a column per key."""
+    if isinstance(weights, torch.Tensor):
+        weights = weights.detach().cpu()  # weights from a GPU model too
     weights = np.asarray(weights, dtype=float)
     heads, keys = weights.shape
     fig = BookFigure(figsize=(2.2 + 0.42 * max(keys, 6), max(2.6, 0.9 + 0.36 * heads)))

@@ -315,6 +315,8 @@ def dynamic_binarize(grey: torch.Tensor, generator: torch.Generator | None = Non
         raise ValueError("dynamic_binarize expects finite float grey values in [0, 1]")
     if grey.min() < 0 or grey.max() > 1:
         raise ValueError("dynamic_binarize expects grey values in [0, 1]")
+    if generator is not None and generator.device != grey.device:  # e.g. a CPU generator
+        return torch.bernoulli(grey.to(generator.device), generator=generator).to(grey.device)
     return torch.bernoulli(grey, generator=generator)
 
 

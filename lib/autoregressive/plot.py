@@ -290,7 +290,7 @@ def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "se
     fig = BookFigure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     for label, costs in results.items():
-        costs = np.asarray(list(costs), dtype=float)
+        costs = np.asarray([float(c) for c in costs], dtype=float)  # numbers or tensors
         if costs.shape != sizes.shape or (costs <= 0).any():
             raise ValueError(f"{label}: need one positive cost per size")
         slope = np.polyfit(np.log(sizes), np.log(costs), 1)[0]
@@ -397,7 +397,7 @@ def receptive_fields(maps: dict, pixel: tuple[int, int], *, size: float = 2.6,
     norm = matplotlib.colors.LogNorm(vmin=floor, vmax=1)
     r, c = pixel
     for ax, (label, grad) in zip(axes, maps.items()):
-        grad = torch.as_tensor(grad).double()
+        grad = torch.as_tensor(grad).detach().cpu().double()  # maps from a GPU model too
         grad = grad.sum(-1) if grad.dim() == 3 else grad
         relative = (grad / grad.max()).clamp(min=floor) if grad.max() > 0 else grad
         shown = np.ma.masked_where(grad.numpy() == 0, relative.numpy())

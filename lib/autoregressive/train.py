@@ -325,9 +325,14 @@ def training_speed(model: DensityModel, data: torch.Tensor, *, batch_size: int =
 CHECKPOINT_KEYS = {"model", "config", "dtype", "state", "sha256"}
 
 
-def save(model: DensityModel, path: str | Path) -> None:
+def save(model: DensityModel, path: str | Path, storage: torch.dtype | None = None) -> None:
     """Save the model's class name, constructor arguments, floating-point type and weights,
-    with a sha256 checksum of them all that :func:`load` verifies."""
+    with a sha256 checksum of them all that :func:`load` verifies.
+
+    storage: a floating-point type to store the floating-point weights in (e.g.
+        ``torch.float16``, half the size); :func:`load` still rebuilds the model in its own
+        type, the weights rounded to the storage type. None keeps them as they are.
+    """
     if not isinstance(model, DensityModel):
         raise TypeError(f"save takes a model of the library (an autoregressive.DensityModel, "
                         f"which load can rebuild), got {type(model).__name__}")
@@ -335,7 +340,11 @@ def save(model: DensityModel, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     name, config = type(model).__name__, model.config()
     dtype = str(model.dtype).removeprefix("torch.")  # e.g. "float64"
+    if storage is not None and not (isinstance(storage, torch.dtype) and storage.is_floating_point):
+        raise ValueError(f"storage must be a floating-point torch.dtype or None, got {storage!r}")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if storage is not None:
+        state = {k: v.to(storage) if v.is_floating_point() else v for k, v in state.items()}
     torch.save({"model": name, "config": config, "dtype": dtype, "state": state,
                 "sha256": _checksum(name, config, dtype, state)}, path)
 
