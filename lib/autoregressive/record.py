@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import hashlib
 import importlib.resources
 import json
@@ -148,6 +149,7 @@ def _made(num_masks: int, hidden: tuple[int, ...], natural: bool) -> Callable:
                         seed=0)
 
 
+@functools.lru_cache(maxsize=1)
 def _chars() -> tuple[str, int]:
     corpus = names_corpus("all", seed=0)
     return corpus.vocabulary.chars, corpus.max_length
@@ -471,11 +473,14 @@ class Run:
             "hardware": hardware(self.device), "torch": torch.__version__,
             "command": COMMAND, "commit": _commit(),
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "schedule": {"optimizer": "AdamW" if self.config.method == "adam" else
-                         self.config.method, "lr": self.config.lr,
-                         "batch_size": self.config.batch_size,
-                         "weight_decay": self.config.weight_decay,
-                         "dynamic_binarization": self.config.dynamic_binarization},
+            "schedule": ({"optimizer": "AdamW", "lr": self.config.lr,
+                          "final_lr": self.config.lr * self.config.final_lr,
+                          "warmup": self.config.warmup, "batch_size": self.config.batch_size,
+                          "weight_decay": self.config.weight_decay,
+                          "clip_grad": self.config.clip_grad,
+                          "dynamic_binarization": self.config.dynamic_binarization}
+                         if self.config.method == "adam" else
+                         {"method": self.config.method, **self.config.extra}),
         }
         save(model, self.folder / "model.pt")
         _write_json(record, self.folder / "record.json")
@@ -537,7 +542,6 @@ def _write_json(obj, path: Path) -> None:
 # Shipping and loading
 
 
-PACKAGE = "autoregressive.records"  # the folder of shipped checkpoints, package data
 
 
 def _shipped() -> Path:
