@@ -126,3 +126,21 @@ def test_a_shipped_model_of_record_loads_and_gives_its_recorded_figure(name):
     test = config.data().test[:record.FIRST]
     figure = Run(config, log=quiet)._nll(judged, test)
     assert figure == pytest.approx(stored[f"test_first_{record.FIRST}"], abs=0.01)
+
+
+@pytest.mark.parametrize("data", ["mnist", "colour", "names"])
+def test_the_book_table_has_a_row_per_model_of_record(data):
+    from autoregressive import results
+    rows = results.book_table(data)
+    loaders = {"mnist": (record.mnist, record.mnist_fixed), "colour": (record.colour,),
+               "names": (record.names,)}[data]
+    wanted = {c.name for c in record.CONFIGS.values() if c.data in loaders}
+    named = {name for _, name, _ in {"mnist": results.MNIST_ROWS, "colour": results.COLOUR_ROWS,
+                                     "names": results.NAMES_ROWS}[data].values()}
+    assert named == wanted  # every configuration of record has its row, and only those
+    for row in rows:
+        assert row.record is None or row.record["chapter"] == row.chapter
+        assert row.live is None or row.live.chapter.removesuffix(".ipynb") == row.chapter
+    bigram = {row.model: row for row in results.book_table("names")}["bigram, add-one"]
+    assert bigram.record["test"]["nats_per_character"] == pytest.approx(bigram.live.value,
+                                                                         abs=5e-4)

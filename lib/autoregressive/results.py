@@ -95,3 +95,64 @@ PUBLISHED_NAMES = {  # names, nats per character with the end token (other lists
     "bigram, add-one": Published(2.45, "a third-party reproduction on makemore's names",
                                  "counts, +1 smoothing", "approximate"),
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# One table for the whole book: the live runs, the models of record and the papers
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model across the book: ``live`` (its chapter's run), ``record`` (the shipped model
+    of record's record, a dict; None until it is shipped) and ``published``."""
+
+    model: str
+    chapter: str
+    live: BookResult | None
+    record: dict | None
+    published: Published | None
+
+
+# model: (key in MNIST_TEST_NLL / NAMES_TEST_NATS, name of record, key in PUBLISHED_*)
+MNIST_ROWS = {
+    "FVSBN": ("FVSBN", "fvsbn", "FVSBN"),
+    "NADE": ("NADE", "nade", "NADE"),
+    "MADE, one mask": ("MADE", "made", "MADE, one mask"),
+    "MADE, order-agnostic": (None, "made_agnostic", "MADE, 32 masks"),
+    "LSTM over pixels": ("RNN (LSTM)", "lstm", None),
+    "PixelCNN": ("PixelCNN", "pixelcnn", "PixelCNN"),
+    "Row LSTM": ("Row LSTM", "row_lstm", "Row LSTM"),
+    "Diagonal BiLSTM": ("Diagonal BiLSTM", "diagonal_bilstm", "Diagonal BiLSTM"),
+    "pixel transformer": (None, "pixel_transformer", None),
+}
+COLOUR_ROWS = {  # 14 x 14 coloured MNIST at 256 levels (the live runs use 16 levels: no live row)
+    "colour, R→G→B": (None, "colour_rgb", None),
+    "colour, independent channels": (None, "colour_independent", None),
+}
+NAMES_ROWS = {
+    "bigram, add-one": ("bigram, add-one", "bigram", "bigram, add-one"),
+    "tanh RNN": ("tanh RNN", "tanh", None),
+    "LSTM": ("LSTM", "lstm_names", None),
+    "GRU": ("GRU", "gru", None),
+    "LSTM + attention": (None, "lstm_attention", None),
+    "decoder": (None, "decoder", None),
+}
+
+
+def book_table(data: str = "mnist", records: dict | None = None) -> list[Row]:
+    """The rows of the book's table for ``data`` ("mnist", "colour" or "names"); ``records``
+    defaults to the shipped models of record (:func:`autoregressive.record.index`)."""
+    if data not in ("mnist", "colour", "names"):
+        raise ValueError(f"data must be 'mnist', 'colour' or 'names', got {data!r}")
+    if records is None:
+        from .record import index
+        records = index()
+    rows, live, published = {"mnist": (MNIST_ROWS, MNIST_TEST_NLL, PUBLISHED_MNIST),
+                             "colour": (COLOUR_ROWS, {}, {}),
+                             "names": (NAMES_ROWS, NAMES_TEST_NATS, PUBLISHED_NAMES)}[data]
+    from .record import CONFIGS
+    table = []
+    for model, (live_key, record_name, published_key) in rows.items():
+        table.append(Row(model, CONFIGS[record_name].chapter, live.get(live_key),
+                         records.get(record_name), published.get(published_key)))
+    return table
