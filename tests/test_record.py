@@ -114,7 +114,7 @@ SHIPPED = sorted(record.index())
 
 
 def test_the_index_and_the_shipped_files_agree():
-    files = {p.stem for p in record._shipped().glob("*.pt")}
+    files = {p.stem for p in record._shipped().glob("*.pt")} - {"classifier"}  # quality's
     assert files == set(SHIPPED)
 
 

@@ -60,6 +60,7 @@ RUNS = Path("runs")  # where runs keep their state, relative to the working dire
 SAVE_EVERY = 300.0  # seconds between saves of a run's state
 FLOAT16_COST = 0.05  # nats: the most float16 storage may cost a model to be stored so
 FIRST = 500  # test examples whose figure is stored beside the full one, for the tests
+SAMPLES = 1000  # samples a shipped MNIST model draws for the classifier to score
 COMMAND = " ".join(sys.argv)  # what started the run (the command line sets it exactly)
 
 
@@ -560,7 +561,8 @@ def sha256(path: Path) -> str:
 
 def ship(name: str, folder: Path | None = None) -> dict:
     """Copy a finished run into the package: float16 storage where it costs less than
-    ``FLOAT16_COST`` nats on the test set (else float32), and its record into the index."""
+    ``FLOAT16_COST`` nats on the test set (else float32), and its record into the index; for
+    binary MNIST, with the classifier's scores of ``SAMPLES`` samples (:mod:`quality`)."""
     config = _config(name)
     folder = Path(folder) if folder is not None else RUNS / name
     record = json.loads((folder / "record.json").read_text())
@@ -583,6 +585,10 @@ def ship(name: str, folder: Path | None = None) -> dict:
     record["storage_cost"] = run._nll(judged_half, data.test) - full
     record[f"test_first_{FIRST}"] = run._nll(judged_half, data.test[:FIRST])
     del judged
+    if data.unit == "image" and model.n == 784 and not getattr(model, "levels", None):
+        from .quality import sample_quality  # binary MNIST: do its samples look like digits?
+        drawn = judged_half.sample(SAMPLES, seed=0)
+        record["samples"] = {"seed": 0, **sample_quality(drawn).__dict__}
     record["sha256"] = sha256(target)
     record["bytes"] = target.stat().st_size
     shipped = index()
