@@ -614,6 +614,15 @@ def load_record(name: str, map_location="cpu") -> tuple[DensityModel, dict]:
     return load(path, map_location=map_location), record
 
 
+def score(name: str, model: DensityModel, rows: torch.Tensor) -> float:
+    """The test figure of a model of record ``name`` on ``rows``, as its record computes it:
+    mean NLL per example (images) or per character (names), through its ensemble where the
+    configuration scores one (the order-agnostic MADE)."""
+    config = _config(name)
+    judged = config.evaluate_as(model) if config.evaluate_as else model
+    return Run(config, log=lambda *_: None)._nll(judged, rows)
+
+
 def _config(name: str) -> Config:
     if name not in CONFIGS:
         raise ValueError(f"no configuration of record {name!r}; known: {sorted(CONFIGS)}")

@@ -45,6 +45,8 @@ MNIST_TEST_NLL = {
                            "h = 16, 1 layer, 2 passes over 25,000"),
     "Diagonal BiLSTM": BookResult(91.56, "09_pixelrnn.ipynb", "Diagonal BiLSTM:",
                                   "h = 16, 1 layer, 2 passes over 25,000"),
+    "pixel transformer": BookResult(140.38, "10_attention.ipynb", "test NLL:",
+                                    "d = 32, 4 heads, 2 blocks, 2 passes over 10,000"),
 }
 
 NAMES_TEST_NATS = {  # the names corpus of chapter 8, its test split (9,191 names)
@@ -54,6 +56,10 @@ NAMES_TEST_NATS = {  # the names corpus of chapter 8, its test split (9,191 name
                            3, 23_451, 28.6),
     "LSTM": BookResult(2.169, "08_rnn.ipynb", "LSTM   ", "H = 128, 4 epochs", 3, 84_123, 43.3),
     "GRU": BookResult(2.165, "08_rnn.ipynb", "GRU   ", "H = 128, 4 epochs", 3, 63_899, 44.7),
+    "LSTM + attention": BookResult(2.166, "10_attention.ipynb", "LSTM + attention   ",
+                                   "H = 128, keys of 32, 4 epochs", 3, 95_771, 80.7),
+    "decoder": BookResult(2.156, "10_attention.ipynb", "transformer   ",
+                          "d = 64, 4 heads, 2 blocks, 4 epochs", 3, 104_539, 77.3),
 }
 
 
@@ -123,7 +129,7 @@ MNIST_ROWS = {
     "PixelCNN": ("PixelCNN", "pixelcnn", "PixelCNN"),
     "Row LSTM": ("Row LSTM", "row_lstm", "Row LSTM"),
     "Diagonal BiLSTM": ("Diagonal BiLSTM", "diagonal_bilstm", "Diagonal BiLSTM"),
-    "pixel transformer": (None, "pixel_transformer", None),
+    "pixel transformer": ("pixel transformer", "pixel_transformer", None),
 }
 COLOUR_ROWS = {  # 14 x 14 coloured MNIST at 256 levels (the live runs use 16 levels: no live row)
     "colour, R→G→B": (None, "colour_rgb", None),
@@ -134,8 +140,8 @@ NAMES_ROWS = {
     "tanh RNN": ("tanh RNN", "tanh", None),
     "LSTM": ("LSTM", "lstm_names", None),
     "GRU": ("GRU", "gru", None),
-    "LSTM + attention": (None, "lstm_attention", None),
-    "decoder": (None, "decoder", None),
+    "LSTM + attention": ("LSTM + attention", "lstm_attention", None),
+    "decoder": ("decoder", "decoder", None),
 }
 
 
@@ -156,3 +162,76 @@ def book_table(data: str = "mnist", records: dict | None = None) -> list[Row]:
         table.append(Row(model, CONFIGS[record_name].chapter, live.get(live_key),
                          records.get(record_name), published.get(published_key)))
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# The table as readers see it: Markdown on the website and in Colab, aligned text elsewhere
+
+
+class Table:
+    """Rows of strings under a header, shown as a Markdown table by notebook front ends (the
+    website keeps its columns at any width) and as aligned plain text where Markdown is not
+    rendered."""
+
+    def __init__(self, header: list[str], rows: list[list[str]], note: str = ""):
+        if any(len(row) != len(header) for row in rows):
+            raise ValueError("every row needs one entry per column of the header")
+        self.header, self.rows, self.note = header, rows, note
+
+    def _repr_markdown_(self) -> str:
+        lines = ["| " + " | ".join(self.header) + " |",
+                 "|" + "|".join("---" for _ in self.header) + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines) + (f"\n\n{self.note}" if self.note else "")
+
+    def __repr__(self) -> str:
+        widths = [max(len(r[k]) for r in [self.header, *self.rows]) for k in range(len(self.header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+                 for row in [self.header, *self.rows]]
+        return "\n".join(lines) + (f"\n{self.note}" if self.note else "")
+
+
+def _figure(record: dict | None, decimals: int) -> str:
+    if record is None:
+        return "not yet"
+    test = record["test"]
+    return f"{test.get('nats', test.get('nats_per_character')):.{decimals}f}"
+
+
+def likelihood_table(data: str = "mnist", records: dict | None = None) -> Table:
+    """Test NLL of every model: its chapter's live run, its model of record, the paper's."""
+    decimals = 3 if data == "names" else 2
+    unit = "nats per character" if data == "names" else "nats per image"
+    rows = []
+    for row in book_table(data, records):
+        live = "—" if row.live is None else f"{row.live.value:.{decimals}f}"
+        paper = "—" if row.published is None else (
+            f"{row.published.value:.{decimals}f}"
+            + ("" if row.published.bound == "exact" else f" ({row.published.bound})"))
+        rows.append([row.model, row.chapter[:2], live, _figure(row.record, decimals), paper])
+    return Table(["model", "ch.", "live", "of record", "published"], rows,
+                 f"Test NLL, {unit}; lower is better.")
+
+
+def compute_table(data: str = "mnist", records: dict | None = None) -> Table:
+    """What each model of record cost: parameters, examples seen, time and hardware."""
+    rows = []
+    for row in book_table(data, records):
+        r = row.record
+        if r is None:
+            rows.append([row.model, "—", "—", "—", "—"])
+            continue
+        rows.append([row.model, f"{r['parameters']:,}", f"{r['examples_seen'] / 1e6:.2f} M "
+                     f"({r['passes']:.0f} pass{'' if round(r['passes']) == 1 else 'es'})", f"{r['seconds'] / 3600:.2f} h",
+                     r["hardware"]])
+    return Table(["model", "parameters", "examples seen", "time", "hardware"], rows)
+
+
+def published_table(data: str = "mnist") -> Table:
+    """The published figures the book sets beside its own, with their sources and setups."""
+    published = PUBLISHED_MNIST if data == "mnist" else PUBLISHED_NAMES
+    decimals = 3 if data == "names" else 2
+    return Table(["model", "figure", "source", "setup"],
+                 [[name, f"{p.value:.{decimals}f}" + ("" if p.bound == "exact" else "*"),
+                   p.source, p.setup] for name, p in published.items()],
+                 "* not an exact NLL: an upper bound or an approximation.")
