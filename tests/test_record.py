@@ -144,3 +144,12 @@ def test_the_book_table_has_a_row_per_model_of_record(data):
     bigram = {row.model: row for row in results.book_table("names")}["bigram, add-one"]
     assert bigram.record["test"]["nats_per_character"] == pytest.approx(bigram.live.value,
                                                                          abs=5e-4)
+
+
+def test_a_paused_step_counts_as_a_usual_one():
+    state = {}
+    assert record._active(0.5, state) == 0.5
+    for _ in range(50):
+        record._active(0.5, state)
+    assert record._active(3600.0, state) == pytest.approx(0.5)  # a SIGSTOP of an hour
+    assert record._active(2.0, state) == 2.0  # a slow step is still counted as it was

@@ -19,7 +19,8 @@ there, drawing the same batches it would have drawn without the stop. The budget
 the first start in examples (the hours times the speed measured then), so a resumed run
 follows the same schedule. At the end it evaluates the best weights on every test example and
 writes ``runs/<name>/record.json`` (test NLL in nats and bits/dim, or per character for names;
-the same on the first 500 test examples; parameters, examples seen, wall time, hardware, the
+the same on the first 500 test examples; parameters, examples seen, training time (the training steps'
+wall time, without validation and without pauses such as a suspended process), hardware, the
 command and the commit) and ``runs/<name>/model.pt``.
 
 ``ship`` copies a finished run into the package (``autoregressive/records/<name>.pt``, stored
@@ -304,8 +305,7 @@ class Run:
         optimizer = _optimizer(model, config.lr, config.weight_decay)
         state = self._resume(model, optimizer, data, hours, examples)
         model.train()
-        started, last_save = time.perf_counter(), time.perf_counter()
-        spent_before = state["seconds"]
+        started = last_save = last = time.perf_counter()
         batches_per_pass = math.ceil(len(data.train) / config.batch_size)
         order = None  # (pass, the order of its rows), drawn once a pass
         with _interrupts_saved(lambda: self._save(model, optimizer, state)):
@@ -335,10 +335,12 @@ class Run:
                 state["seen"] += len(rows)
                 state["loss"] = 0.98 * state.get("loss", loss.item()) + 0.02 * loss.item()
                 now = time.perf_counter()
-                state["seconds"] = spent_before + now - started
+                state["seconds"] += _active(now - last, state)
+                last = now
                 last_pass = k == batches_per_pass - 1 or state["seen"] >= state["total"]
                 if last_pass:
                     self._validate(model, data, state)
+                    last = time.perf_counter()  # validation is not training time
                 if state["step"] % 50 == 0 or last_pass:
                     self._progress(state, rate)
                 if last_pass or now - last_save > SAVE_EVERY:
@@ -489,6 +491,16 @@ class Run:
                  f"{'nats/character' if data.unit == 'character' else 'nats'} "
                  f"over {len(data.test):,} ({record['test']['bits']:.4f} bits)")
         return record
+
+
+def _active(seconds: float, state: dict) -> float:
+    """The training time of one step: its wall time, unless the step took more than 20 times
+    the usual (and over a minute), when the process was paused (SIGSTOP, a suspended laptop)
+    and the usual time is counted instead."""
+    usual = state.get("step_seconds", seconds)
+    counted = usual if seconds > max(20 * usual, 60.0) else seconds
+    state["step_seconds"] = 0.99 * usual + 0.01 * counted
+    return counted
 
 
 @contextlib.contextmanager
