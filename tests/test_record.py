@@ -153,3 +153,15 @@ def test_a_paused_step_counts_as_a_usual_one():
         record._active(0.5, state)
     assert record._active(3600.0, state) == pytest.approx(0.5)  # a SIGSTOP of an hour
     assert record._active(2.0, state) == 2.0  # a slow step is still counted as it was
+
+
+def test_a_live_model_beside_its_record_on_the_same_rows():
+    live = ar.NADE(784, hidden=8)
+    rows = ar.binarized_mnist("test")[:50]
+    history = ar.train.History(examples_seen=1000, seconds=3.0)
+    model, table = record.beside("nade", live, rows, history)
+    assert isinstance(model, ar.NADE) and model.hidden == 500
+    text = repr(table)
+    assert f"{ar.evaluate(live, rows).nats:.2f}" in text
+    assert f"{ar.evaluate(model, rows).nats:.2f}" in text
+    assert "1,000" in text and "3 s" in text and "| test NLL, nats |" in table._repr_markdown_()

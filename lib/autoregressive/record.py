@@ -417,12 +417,9 @@ class Run:
             state["best_valid"] = valid
             state["best"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    def _nll(self, model, rows: torch.Tensor) -> float:
-        """Mean NLL per example (images) or per character (names)."""
-        model.eval()
-        if isinstance(model, StringModel):
-            return model.nats_per_character(rows.to(model.device), batch_size=500)
-        return evaluate(model, rows, batch_size=250).nats
+    @staticmethod
+    def _nll(model, rows: torch.Tensor) -> float:
+        return nll(model, rows)
 
     def _progress(self, state: dict, rate: float) -> None:
         seen, total = state["seen"], state["total"]
@@ -631,8 +628,42 @@ def score(name: str, model: DensityModel, rows: torch.Tensor) -> float:
     mean NLL per example (images) or per character (names), through its ensemble where the
     configuration scores one (the order-agnostic MADE)."""
     config = _config(name)
-    judged = config.evaluate_as(model) if config.evaluate_as else model
-    return Run(config, log=lambda *_: None)._nll(judged, rows)
+    return nll(config.evaluate_as(model) if config.evaluate_as else model, rows)
+
+
+def nll(model: DensityModel, rows: torch.Tensor) -> float:
+    """Mean NLL of ``rows``: nats per example, or per character for a model of strings."""
+    model.eval()
+    if isinstance(model, StringModel):
+        return model.nats_per_character(rows.to(model.device), batch_size=500)
+    return evaluate(model, rows, batch_size=250).nats
+
+
+def beside(name: str, live: DensityModel, rows: torch.Tensor, history=None):
+    """A chapter's live model next to its model of record ``name``: the record, loaded on the
+    live model's device, and a table of both on the same test ``rows`` (NLL, parameters,
+    training examples and time, hardware). ``history``: the live run's :class:`History`."""
+    from .results import Table
+    model, stored = load_record(name, map_location=live.device)
+    unit = "nats per character" if stored["unit"] == "character" else "nats"
+    decimals = 3 if stored["unit"] == "character" else 2
+    examples = "—" if history is None else f"{history.examples_seen:,}"
+    seconds = "—" if history is None else _duration(history.seconds)
+    table = Table(
+        ["", "live, this chapter", "of record"],
+        [[f"test NLL, {unit}", f"{nll(live, rows):.{decimals}f}",
+          f"{score(name, model, rows):.{decimals}f}"],
+         ["test rows", f"{len(rows):,}", f"{len(rows):,}"],
+         ["parameters", f"{live.num_parameters():,}", f"{stored['parameters']:,}"],
+         ["training examples", examples, f"{stored['examples_seen']:,}"],
+         ["training time", seconds, _duration(stored["seconds"])],
+         ["hardware", hardware(live.device), stored["hardware"]]])
+    return model, table
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else (
+        f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h")
 
 
 def _config(name: str) -> Config:
