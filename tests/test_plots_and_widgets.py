@@ -237,3 +237,32 @@ def test_connectivity_explorer_rebuilds_the_network_from_its_controls(monkeypatc
 def test_a_whole_number_temperature_is_the_same_choice(model):
     box = widgets.sampler(model, SHAPE, seeds=(0,), temperatures=(0.5, 1, 1.5), num=2)
     assert box.children[0].value == "1"  # starts at temperature 1, given as an int
+
+
+def test_the_static_picture_carries_the_caption_as_its_title():
+    """GitHub and nbviewer show the PNG, not the text: the caption is written above the picture,
+    which keeps its own pixels below the caption band."""
+    import base64
+    import io
+
+    import matplotlib.image
+
+    canvas = np.zeros((20, 30))
+    canvas[5:15, 10:20] = 1
+    png = widgets._pixels_png(canvas, 4)
+    box = widgets.BookWidget([], png, "a caption that says what the first frame shows")
+    titled = base64.b64decode(box._repr_mimebundle_()["image/png"])
+    image = matplotlib.image.imread(io.BytesIO(titled), format="png")
+    original = matplotlib.image.imread(io.BytesIO(png), format="png")
+    band = image.shape[0] - original.shape[0]
+    assert image.shape[1] == original.shape[1] and band > 14  # wider text wraps into lines
+    np.testing.assert_allclose(image[band:, :, :3], original[:, :, :3], atol=1 / 255)
+    assert (image[:band, :, :3] < 0.5).any(), "the caption band holds dark text"
+    with pytest.raises(ValueError, match="caption"):
+        widgets.BookWidget([], png, "  ")
+
+
+def test_only_the_connectivity_explorer_is_marked_as_needing_a_kernel(model):
+    assert "ar-needs-kernel" in widgets.connectivity_explorer(n=4)._dom_classes
+    assert "ar-needs-kernel" not in widgets.sampler(model, SHAPE, seeds=(0,),
+                                                    temperatures=(1.0,), num=2)._dom_classes

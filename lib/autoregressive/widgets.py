@@ -11,9 +11,9 @@
 All but the connectivity explorer offer finite choices, so every picture is computed when the
 widget is built and each control is linked to its pictures in the browser (``jsdlink`` to a
 ``Stack`` of images): they respond on the static website exactly as in Jupyter or Colab, with no Python behind them.
-The connectivity explorer draws through a live kernel and says so on the page. Every widget
-also carries a static picture (its first frame) and a one-line caption, which is what GitHub
-and other viewers without widgets show instead.
+The connectivity explorer draws through a live kernel and says so on the page, where its controls
+are disabled. Every widget also carries a static picture (its first frame) titled by a one-line
+caption, which is what GitHub and other viewers without widgets show instead.
 """
 
 from __future__ import annotations
@@ -49,18 +49,51 @@ class BookWidget(w.VBox):
     """A box of controls and pictures that also carries a static picture and a caption.
 
     Viewers that draw widgets (the website, Jupyter, Colab) show the widget; viewers that do not
-    (GitHub, nbviewer) show ``picture`` (PNG bytes) and ``caption`` instead of a repr.
+    (GitHub, nbviewer) show ``picture`` (PNG bytes) with ``caption`` written above it as its
+    title, and the caption alone as text. ``needs_kernel``: its controls do nothing without a
+    running Python kernel; the website disables them (the class ``ar-needs-kernel``).
     """
 
-    def __init__(self, children, picture: bytes, caption: str, **kwargs):
+    def __init__(self, children, picture: bytes, caption: str, *, needs_kernel: bool = False,
+                 **kwargs):
         super().__init__(children, **kwargs)
+        if not isinstance(caption, str) or not caption.strip():
+            raise ValueError("a widget's caption must be a non-empty string")
         self._picture, self._caption = picture, caption
+        if needs_kernel:
+            self.add_class("ar-needs-kernel")
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)
-        data["image/png"] = base64.b64encode(self._picture).decode("ascii")
+        titled = captioned_png(self._picture, self._caption)
+        data["image/png"] = base64.b64encode(titled).decode("ascii")
         data["text/plain"] = self._caption
         return data
+
+
+def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
+    """``picture`` (PNG bytes) with ``caption`` above it, wrapped to the picture's width: the
+    static picture that viewers without widgets show, which would otherwise carry no words."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    image = matplotlib.image.imread(io.BytesIO(picture), format="png")
+    height, width = image.shape[:2]
+    per_line = max(20, int(width / (0.55 * font_px)))  # characters of a sans-serif font
+    lines = textwrap.wrap(caption, per_line)
+    band = int(len(lines) * 1.35 * font_px + 0.8 * font_px)
+    dpi = 100
+    fig = plt.figure(figsize=(width / dpi, (height + band) / dpi), dpi=dpi)
+    try:
+        fig.figimage(image, 0, 0)
+        fig.text(0.5 * font_px / width, 1 - 0.4 * font_px / (height + band), "\n".join(lines),
+                 ha="left", va="top", fontsize=font_px * 72 / dpi, linespacing=1.25)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
 
 
 def _show(output: w.Output, fig: BookFigure) -> None:
@@ -361,7 +394,8 @@ def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) 
     draw()
     caption = "A small MADE's masks (default settings); the widget redraws with a live kernel."
     boxes = w.HBox([natural, connected, direct], layout=w.Layout(flex_flow="row wrap"))
-    return BookWidget([notice, seed, layers, units, boxes, output], _figure_png(figure()), caption)
+    return BookWidget([notice, seed, layers, units, boxes, output], _figure_png(figure()), caption,
+                      needs_kernel=True)
 
 
 # ---------------------------------------------------------------------------------------------
