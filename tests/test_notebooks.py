@@ -156,3 +156,55 @@ def test_no_placeholder_is_left_in_the_prose(path):
         if cell.cell_type == "markdown":
             left = re.findall(r"^[A-Z][A-Z_]{5,}$", cell.source, re.MULTILINE)
             assert not left, f"{path.name}: placeholder {left[0]!r} in the prose"
+
+
+NUMBER = re.compile(r"(?<![\w.])(\d[\d,]*\.\d+(?:e[+-]?\d+)?)(?![\d])")
+
+
+def _numbers(text: str) -> set[float]:
+    found = set()
+    for m in re.finditer(r"(?<![\w.])(\d[\d_,]*(?:\.\d+)?(?:e[+-]?\d+)?)(?![\w])", text):
+        try:
+            found.add(float(m.group(1).replace(",", "").replace("_", "")))
+        except ValueError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_decimal_in_the_prose_is_one_that_a_cell_prints(path):
+    """A figure with a decimal point in the text (outside formulas and the exercises) is printed
+    by the chapter's stored outputs, set in its code, or a published figure in ``results``: a
+    re-run that changes a figure makes the prose that quotes it fail here."""
+    from autoregressive import results
+
+    published = {p.value for table in (results.PUBLISHED_MNIST, results.PUBLISHED_NAMES)
+                 for p in table.values()}
+    cells = nbformat.read(path, as_version=4).cells
+    printed, code = [], []
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        code.append(cell.source)
+        for out in cell.get("outputs", []):
+            printed.append(out.get("text", ""))
+            for kind, value in out.get("data", {}).items():
+                if kind.startswith("text/"):
+                    printed.append(value if isinstance(value, str) else "".join(value))
+    blob = "\n".join(printed + code)
+    in_code = _numbers("\n".join(code))
+    stale = []
+    for k, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = cell.source.split("## Exercises")[0]
+        text = re.sub(r"\$\$.*?\$\$", " ", text, flags=re.S)
+        text = re.sub(r"\$[^$\n]*\$", " ", text)
+        text = re.sub(r"`[^`]*`", " ", text)
+        for m in NUMBER.finditer(text):
+            figure = m.group(1)
+            value = float(figure.replace(",", ""))
+            if figure in blob or value in in_code or value in published:
+                continue
+            stale.append(f"cell {k + 1}: {figure} in '...{text[max(0, m.start() - 50):m.end()]}'")
+    assert not stale, f"{path.name}: figures in the prose that no cell prints:\n" + "\n".join(stale)
