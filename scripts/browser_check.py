@@ -5,10 +5,32 @@
 For each page and width it reports: console errors (including files that fail to load), printed
 output lines cut off by their box, code cells that scroll sideways, controls that are squeezed
 or pushed out of their widget, and for each widget whether moving its first slider, dropdown or
-row of toggle buttons changes the picture it shows (whether it responds without a kernel).
+row of toggle buttons changes the picture it shows (whether it responds without a kernel). It
+also measures what a reader can read on a narrow screen:
+
+- figure text: for each picture in a cell's output (figures and widget pictures), the size on
+  screen, in CSS px, of its smallest text. The figures are matplotlib PNGs; the PNG's pHYs chunk
+  gives the dpi it was drawn at (100 for a figure, 80 for a widget frame), the page gives the
+  width it is shown at, so a font of F points shows at F * dpi / 72 * (shown width / file
+  width) px. F is the smallest font in the picture: what the PNG declares in a text chunk
+  `smallest_font_pt` (matplotlib: `savefig(..., metadata={"smallest_font_pt": "10"})`), else
+  assumed to be 10 pt, the smallest size that lib/ and the chapters ask for (plot.FONT - 2) and
+  matplotlib's default for text whose size is not set. A picture made only of uniform blocks of
+  pixels (a sample drawn at 3 screen pixels per image pixel) holds no text and is not measured.
+  Text under 9 px counts as a problem.
+- printed blocks (`pre` in cell outputs) whose lines wrap (a table whose last column falls under
+  its first), and blocks that scroll sideways: whether they show a cue that there is more to the
+  right (a gradient or shadow edge, a mask, or a scrollbar that takes room), and whether the cue
+  goes when the block is scrolled to its end.
+- display formulas (MathJax's `mjx-container[display="true"]`) wider than their box: whether
+  they scroll with a cue, scroll without one, or are cut off.
+
 Screenshots of every page and widget go to SCREENSHOT_DIR. The exit status is 1 when a page has
-a console error, a cut-off output line, a widget control squeezed or out of its box, or a widget
-that is not drawn; else 0 (widgets that do not respond are reported, not counted).
+a console error, a widget control squeezed or out of its box, a widget that is not drawn, figure
+text under 9 px, a printed block whose lines wrap, a display formula wider than its box without a
+cue, or a cut-off output line: at desktop width (600 px and more) any printed line longer than
+its box, on a phone one that is hidden without a cue (there a long line scrolls by design, as
+code does). Else 0 (widgets that do not respond are reported, not counted).
 
 The pages load MathJax, require.js and the widget manager from CDNs. This script serves the site
 on 127.0.0.1 and serves those files from a local npm cache instead (installed on first use into
@@ -23,7 +45,7 @@ with that interpreter). A whole run, after `make book`:
 
     /tmp/bcvenv/bin/python scripts/browser_check.py /tmp/browser-shots
 
-takes about two minutes for ten pages at two widths.
+takes a few minutes for the fifteen pages at two widths (about eight beside two training runs).
 """
 
 from __future__ import annotations
@@ -53,6 +75,10 @@ REQUIREJS_PATH = re.compile(r"^ajax/libs/require\.js/([^/]+)/require(\.min)?\.js
 
 # The npm packages to install into the cache. Their versions are read from the pages.
 PACKAGES = {"mathjax": "3", "requirejs": "2.3.4", "@jupyter-widgets/html-manager": "1.0.6"}
+
+PHONE = 600  # px: narrower than this, a page is laid out as on a phone
+MIN_TEXT_PX = 9.0  # CSS px: figure text smaller than this on screen counts as unreadable
+ASSUMED_FONT_PT = 10.0  # the smallest font of a figure whose PNG does not declare it (docstring)
 
 
 # --- the local npm cache ----------------------------------------------------------------------
@@ -175,27 +201,132 @@ def serve(site: Path, modules: Path) -> tuple[http.server.ThreadingHTTPServer, l
 
 # --- what is measured in the page -------------------------------------------------------------
 
+# Where each element stands on the page, for the report: the cell it is in (counted from the
+# top of the page, code cells only), the first line of that cell's code, and the heading above.
+PLACE_JS = r"""
+const cellsOnPage = [...document.querySelectorAll('div.cell')];
+const headings = [...document.querySelectorAll('article h1, article h2, article h3')];
+const place = (el) => {
+  const cell = el.closest('div.cell');
+  let heading = '';
+  for (const h of headings) {
+    if (h.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING) {
+      heading = h.textContent.replace(/[#¶]\s*$/, '').trim();
+    }
+  }
+  const code = cell && cell.querySelector('.cell_input pre');
+  const first = code ? (code.textContent.split('\n').find((l) => l.trim()) || '') : '';
+  return {cell: cell ? cellsOnPage.indexOf(cell) + 1 : 0, heading: heading.slice(0, 60),
+          code: first.trim().slice(0, 60)};
+};
+"""
+
+# Whether a box that scrolls sideways shows a cue that there is more to the right: a mask or a
+# scroll-shadow background on it, a scrollbar that takes room, or a gradient or shadow edge drawn
+# by a pseudo-element of it or of one of its two parents on the right-hand side.
+CUE_JS = r"""
+const gradient = (v) => !!v && v !== 'none' && /gradient|url\(/.test(v);
+const rightCue = (scroller) => {
+  const cs = getComputedStyle(scroller);
+  if (gradient(cs.maskImage) || gradient(cs.webkitMaskImage)) return 'mask';
+  if (gradient(cs.backgroundImage) && /local/.test(cs.backgroundAttachment)) return 'scroll shadow';
+  const bar = scroller.offsetHeight - scroller.clientHeight - parseFloat(cs.borderTopWidth)
+              - parseFloat(cs.borderBottomWidth);
+  if (bar > 0) return 'scrollbar';
+  let el = scroller;
+  for (let depth = 0; el && depth < 3; depth++, el = el.parentElement) {
+    for (const which of ['::after', '::before']) {
+      const ps = getComputedStyle(el, which);
+      if (ps.content === 'none' || ps.content === 'normal' || ps.display === 'none'
+          || ps.visibility !== 'visible' || parseFloat(ps.opacity) < 0.05) continue;
+      if (ps.position === 'absolute' || ps.position === 'fixed') {
+        const left = parseFloat(ps.left), right = parseFloat(ps.right);
+        if (left < right) continue;  // on the left-hand side: a cue for the other way
+      }
+      if (gradient(ps.backgroundImage) || ps.boxShadow !== 'none' || gradient(ps.maskImage)) {
+        return 'edge (' + which + ')';
+      }
+    }
+  }
+  return null;
+};
+const scrolls = (el) => el.scrollWidth > el.clientWidth + 2
+  && /auto|scroll/.test(getComputedStyle(el).overflowX);
+"""
+
 # Returns, for the page as laid out now: output lines wider than their box, code cells that
-# scroll sideways, and widget controls that are squeezed or stick out of their widget.
-MEASURE_JS = r"""
-const result = {cut_lines: [], scrolling_code: [], code_cells: 0, squeezed: []};
+# scroll sideways, widget controls that are squeezed or stick out of their widget, printed
+# blocks whose lines wrap or that scroll, and display formulas wider than their box.
+MEASURE_JS = PLACE_JS + CUE_JS + r"""
+const result = {cut_lines: [], scrolling_code: [], code_cells: 0, squeezed: [], blocks: [],
+                formulas: [], formula_count: 0};
 const charWidth = (pre) => {
   const probe = document.createElement('span');
   probe.textContent = 'x'.repeat(100);
   probe.style.visibility = 'hidden';
+  probe.style.whiteSpace = 'pre';
   pre.appendChild(probe);
   const w = probe.getBoundingClientRect().width / 100;
   probe.remove();
   return w;
 };
 const visible = (el) => el.offsetParent !== null;
+// The screen lines each text line of a block takes: the distinct tops of its characters' boxes.
+const screenLines = (pre, lines) => {
+  const nodes = [];
+  const walker = document.createTreeWalker(pre, NodeFilter.SHOW_TEXT);
+  let offset = 0;
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    nodes.push([n, offset]);
+    offset += n.data.length;
+  }
+  const locate = (at) => {
+    for (let k = nodes.length - 1; k >= 0; k--) {
+      const [node, first] = nodes[k];
+      if (first <= at) return [node, Math.min(at - first, node.data.length)];
+    }
+    return null;
+  };
+  const counts = [];
+  let start = 0;
+  for (const line of lines) {
+    const a = locate(start), b = locate(start + line.length);
+    let count = 1;
+    if (a && b && line.length > 1) {
+      const range = document.createRange();
+      range.setStart(a[0], a[1]);
+      range.setEnd(b[0], b[1]);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0)
+                           .map((r) => Math.round(r.top)));
+      count = Math.max(1, tops.size);
+    }
+    counts.push(count);
+    start += line.length + 1;
+  }
+  return counts;
+};
+// Columns: at least two lines with a run of two or more spaces between words.
+const aligned = (lines) => lines.filter((l) => /\S {2,}\S/.test(l)).length >= 2;
 for (const pre of document.querySelectorAll('.cell_output pre, .output pre')) {
-  if (!visible(pre) || pre.scrollWidth <= pre.clientWidth + 1) continue;
+  if (!visible(pre)) continue;
+  const text = pre.textContent.replace(/\n+$/, '');
+  const lines = text.split('\n');
   const style = getComputedStyle(pre);
   const inner = pre.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
   const fits = Math.floor(inner / charWidth(pre));
-  for (const line of pre.textContent.split('\n')) {
-    if (line.length > fits) result.cut_lines.push({fits: fits, line: line});
+  const counts = screenLines(pre, lines);
+  const wrapped = lines.filter((line, k) => counts[k] > 1);
+  const scrolling = scrolls(pre);
+  const cue = scrolling ? rightCue(pre) : null;
+  const longest = Math.max(...lines.map((l) => l.length));
+  result.blocks.push({where: place(pre), lines: lines.length, longest: longest, fits: fits,
+                      table: aligned(lines), wrapped: wrapped.length,
+                      first_wrapped: wrapped.length ? wrapped[0] : null,
+                      scrolls: scrolling, cue: cue});
+  if (scrolling || pre.scrollWidth > pre.clientWidth + 1) {
+    for (const line of lines) {
+      if (line.length > fits) result.cut_lines.push({fits: fits, line: line, cue: cue});
+    }
   }
 }
 for (const pre of document.querySelectorAll('.cell_input pre, div.highlight pre')) {
@@ -205,6 +336,32 @@ for (const pre of document.querySelectorAll('.cell_input pre, div.highlight pre'
     const longest = Math.max(...pre.textContent.split('\n').map((l) => l.length));
     result.scrolling_code.push({longest: longest, first: pre.textContent.split('\n')[0]});
   }
+}
+// Display formulas: the container MathJax draws, or the box that clips it when it cannot scroll.
+const texOf = (el) => {
+  try {
+    const items = window.MathJax.startup.document.getMathItemsWithin(el);
+    if (items.length) return items[0].math.replace(/\s+/g, ' ').trim();
+  } catch (e) { /* an older MathJax, or none */ }
+  return (el.textContent || '').replace(/\s+/g, ' ').trim();
+};
+for (const math of document.querySelectorAll('mjx-container[display="true"]')) {
+  if (!visible(math)) continue;
+  result.formula_count += 1;
+  const content = math.firstElementChild || math;
+  const need = Math.max(math.scrollWidth, content.getBoundingClientRect().width);
+  let box = math;
+  if (!/auto|scroll/.test(getComputedStyle(math).overflowX)) {  // clipped by an ancestor?
+    for (let el = math.parentElement; el && el !== document.body; el = el.parentElement) {
+      if (getComputedStyle(el).overflowX !== 'visible') { box = el; break; }
+    }
+  }
+  const room = box === math ? math.clientWidth : box.clientWidth;
+  if (need <= room + 2) continue;
+  const scrolling = scrolls(box);
+  result.formulas.push({where: place(math), tex: texOf(math).slice(0, 90),
+                        width: Math.round(need), room: Math.round(room), scrolls: scrolling,
+                        cue: scrolling ? rightCue(box) : null});
 }
 document.querySelectorAll('.widget-subarea').forEach((area, index) => {
   const box = area.getBoundingClientRect();
@@ -227,6 +384,127 @@ document.querySelectorAll('.widget-subarea').forEach((area, index) => {
   }
 });
 return result;
+"""
+
+# Scrolls every printed block and display formula that scrolls sideways to its end, and says
+# for each whether a cue for "more to the right" still shows there (it should not). In page
+# order, the blocks first, then the formulas, as MEASURE_JS lists those that scroll.
+CUE_AT_END_JS = CUE_JS + r"""
+const done = arguments[arguments.length - 1];
+const boxes = [];
+for (const pre of document.querySelectorAll('.cell_output pre, .output pre')) {
+  if (pre.offsetParent !== null && scrolls(pre)) boxes.push(pre);
+}
+for (const math of document.querySelectorAll('mjx-container[display="true"]')) {
+  if (math.offsetParent !== null && scrolls(math)) boxes.push(math);
+}
+const before = boxes.map((b) => b.scrollLeft);
+boxes.forEach((b) => { b.scrollLeft = b.scrollWidth; });
+setTimeout(() => {
+  const stays = boxes.map((b) => !!rightCue(b) && rightCue(b) !== 'scrollbar');
+  boxes.forEach((b, k) => { b.scrollLeft = before[k]; });
+  setTimeout(() => done({boxes: boxes.length, cue_stays: stays.filter(Boolean).length}), 400);
+}, 400);
+"""
+
+# The text size of every picture in a cell's output (figures and widget pictures), as shown.
+# Reads each PNG's pHYs chunk (dpi) and text chunks (a declared smallest font), and checks
+# whether the picture is made only of uniform blocks of pixels (no text).
+FIGURES_JS = PLACE_JS + r"""
+const [assumedPt, done] = [arguments[0], arguments[arguments.length - 1]];
+const latin1 = (bytes) => String.fromCharCode(...bytes);
+async function pngInfo(src) {
+  const buf = new Uint8Array(await (await fetch(src)).arrayBuffer());
+  const signature = [137, 80, 78, 71, 13, 10, 26, 10];
+  if (!signature.every((b, i) => buf[i] === b)) return {png: false, text: {}};
+  const view = new DataView(buf.buffer);
+  const info = {png: true, dpi: null, text: {}};
+  for (let p = 8; p + 8 <= buf.length;) {
+    const length = view.getUint32(p);
+    const type = latin1(buf.slice(p + 4, p + 8));
+    const data = buf.slice(p + 8, p + 8 + length);
+    if (type === 'pHYs' && data[8] === 1) info.dpi = view.getUint32(p + 8) * 0.0254;
+    if (type === 'tEXt') {
+      const zero = data.indexOf(0);
+      info.text[latin1(data.slice(0, zero))] = latin1(data.slice(zero + 1));
+    }
+    if (type === 'iTXt') {
+      const zero = data.indexOf(0);
+      if (data[zero + 1] === 0) {  // not compressed: keyword, flags, language, translated, text
+        let q = zero + 3;
+        q = data.indexOf(0, q) + 1;
+        q = data.indexOf(0, q) + 1;
+        info.text[latin1(data.slice(0, zero))] = new TextDecoder().decode(data.slice(q));
+      }
+    }
+    if (type === 'IEND') break;
+    p += 12 + length;
+  }
+  return info;
+}
+// The side of the uniform square blocks the picture is made of (1: not made of blocks).
+function blockSize(img) {
+  const w = img.naturalWidth, h = img.naturalHeight;
+  const canvas = document.createElement('canvas');
+  canvas.width = w;
+  canvas.height = h;
+  const g = canvas.getContext('2d');
+  g.drawImage(img, 0, 0);
+  let d;
+  try { d = g.getImageData(0, 0, w, h).data; } catch (e) { return 1; }
+  for (let s = 16; s >= 2; s--) {
+    if (w % s || h % s) continue;
+    let uniform = true;
+    outer: for (let y = 0; y < h; y += s) {
+      for (let x = 0; x < w; x += s) {
+        const i0 = (y * w + x) * 4;
+        for (let dy = 0; dy < s; dy++) {
+          for (let dx = 0; dx < s; dx++) {
+            const i = ((y + dy) * w + x + dx) * 4;
+            if (d[i] !== d[i0] || d[i + 1] !== d[i0 + 1] || d[i + 2] !== d[i0 + 2]) {
+              uniform = false;
+              break outer;
+            }
+          }
+        }
+      }
+    }
+    if (uniform) return s;
+  }
+  return 1;
+}
+const images = [...new Set(document.querySelectorAll(
+  '.cell_output img, .output img, .widget-subarea img'))].filter((i) => i.offsetParent !== null);
+(async () => {
+  const out = [];
+  for (const img of images) {
+    if (!img.complete || !img.naturalWidth) {  // not loaded yet (a lazy image): wait up to 5 s
+      img.loading = 'eager';
+      await new Promise((r) => { img.addEventListener('load', r); img.addEventListener('error', r);
+                                 setTimeout(r, 5000); });
+    }
+    const shown = img.getBoundingClientRect().width;
+    const entry = {where: place(img), widget: !!img.closest('.widget-subarea'),
+                   src: img.src.startsWith('blob:') ? 'widget picture' : img.src.split('/').pop(),
+                   natural: img.naturalWidth, shown: Math.round(shown * 10) / 10};
+    let info = {png: false, text: {}};
+    try { info = await pngInfo(img.src); } catch (e) { entry.note = 'could not read: ' + e; }
+    entry.png = info.png;
+    entry.dpi = info.dpi ? Math.round(info.dpi * 10) / 10 : null;
+    const declared = parseFloat(info.text.smallest_font_pt);
+    entry.font_pt = Number.isFinite(declared) ? declared : assumedPt;
+    entry.font_declared = Number.isFinite(declared);
+    entry.blocks = img.naturalWidth ? blockSize(img) : 1;
+    if (entry.png && entry.blocks === 1 && img.naturalWidth) {
+      const dpi = entry.dpi || 100;  // matplotlib's savefig default when the PNG does not say
+      entry.text_px = Math.round(entry.font_pt * dpi / 72 * shown / img.naturalWidth * 10) / 10;
+    } else {
+      entry.text_px = null;  // not a PNG, or only blocks of pixels: no text to measure
+    }
+    out.push(entry);
+  }
+  done(out);
+})().catch((e) => done([{error: String(e)}]));
 """
 
 # A fingerprint of the pictures a widget shows now: the visible images and canvases in it.
@@ -293,6 +571,38 @@ class PageReport:
     squeezed: list[dict] = field(default_factory=list)
     widgets: list[dict] = field(default_factory=list)
     widget_views: int = 0
+    figures: list[dict] = field(default_factory=list)  # pictures in outputs, their text size
+    blocks: list[dict] = field(default_factory=list)  # printed blocks: wrapped, scrolling, cue
+    formulas: list[dict] = field(default_factory=list)  # display formulas wider than their box
+    formula_count: int = 0
+    cue_stays: int = 0  # boxes scrolled to their end that still show a "more" cue
+
+    @property
+    def phone(self) -> bool:
+        return self.width < PHONE
+
+    @property
+    def small_figures(self) -> list[dict]:
+        return [f for f in self.figures if f.get("text_px") is not None
+                and f["text_px"] < MIN_TEXT_PX]
+
+    @property
+    def wrapped_blocks(self) -> list[dict]:
+        return [b for b in self.blocks if b["wrapped"]]
+
+    @property
+    def blocks_without_cue(self) -> list[dict]:
+        return [b for b in self.blocks if b["scrolls"] and not b["cue"]]
+
+    @property
+    def formulas_without_cue(self) -> list[dict]:
+        return [f for f in self.formulas if not f["cue"]]
+
+    @property
+    def failing_cut_lines(self) -> list[dict]:
+        """Printed lines hidden by their box: all of them on a desktop, on a phone those whose
+        box shows no cue that it scrolls."""
+        return [c for c in self.cut_lines if not (self.phone and c.get("cue"))]
 
 
 # --- the browser -------------------------------------------------------------------------------
@@ -314,6 +624,8 @@ def start_browser():
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
                  "--hide-scrollbars", "--window-size=1280,900", "--force-device-scale-factor=1"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -323,9 +635,12 @@ def start_browser():
     return driver
 
 
-def set_width(driver, width: int) -> None:
+def set_width(driver, width: int, height: int = 900) -> None:
+    """A window of this size (a phone's, with touch-style mobile layout, under 600 px), on a
+    screen of the same size."""
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 600,
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < PHONE,
+        "screenWidth": width, "screenHeight": height,
     })
 
 
@@ -341,28 +656,62 @@ def console_messages(driver, base: str) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
-def full_screenshot(driver, path: Path, max_height: int = 30000) -> None:
+# Stops every CSS transition and animation while a screenshot is taken (and starts them again).
+STILL_JS = r"""
+let style = document.getElementById('browser-check-still');
+if (arguments[0] && !style) {
+  style = document.createElement('style');
+  style.id = 'browser-check-still';
+  style.textContent = '*, *::before, *::after {transition: none !important; '
+                      + 'animation: none !important; scroll-behavior: auto !important}';
+  document.head.appendChild(style);
+} else if (!arguments[0] && style) {
+  style.remove();
+}
+"""
+
+
+def full_screenshot(driver, path: Path, width: int, max_height: int = 30000) -> None:
+    """The whole page as laid out at this width.
+
+    Not with captureScreenshot's captureBeyondViewport: to capture beyond the window, Chromium
+    resizes the page's view (a ResizeObserver sees it go to 1 x 1 px and back), the theme lays
+    the page out again, and its primary sidebar slides back in with a CSS transition
+    (`margin-left .25s`) while the picture is taken, so the 1280 px screenshots showed the
+    page shifted left by up to the sidebar's width, some code cells blank. Instead the window is
+    made as tall as the page, with transitions stopped, and what it shows is captured; then the
+    window gets its height back."""
     import base64
 
-    size = driver.execute_script(
-        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-    width, height = size[0], min(size[1], max_height)
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-    })
-    path.write_bytes(base64.b64decode(shot["data"]))
+    driver.execute_script(STILL_JS, True)
+    try:
+        height = min(driver.execute_script("return document.documentElement.scrollHeight"),
+                     max_height)
+        set_width(driver, width, height)
+        time.sleep(0.5)
+        height = min(driver.execute_script("return document.documentElement.scrollHeight"),
+                     max_height)
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png",
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+        })
+        path.write_bytes(base64.b64decode(shot["data"]))
+    finally:
+        set_width(driver, width)
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.execute_script(STILL_JS, False)
+        time.sleep(0.3)
 
 
-def move(driver, kind: str, element) -> None:
-    """One step right on a slider (its keyboard handle), the next choice of a dropdown or of a
-    row of toggle buttons."""
+def move(driver, kind: str, element, back: bool = False) -> None:
+    """One step right on a slider (its keyboard handle; left with `back`), the next choice of a
+    dropdown or of a row of toggle buttons."""
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     if kind == "slider":
         driver.execute_script("arguments[0].focus()", element)
-        element.send_keys(Keys.ARROW_RIGHT)
+        element.send_keys(Keys.ARROW_LEFT if back else Keys.ARROW_RIGHT)
     elif kind == "buttons":
         buttons = [b for b in element.find_elements("css selector", "button") if b.is_displayed()]
         active = [k for k, b in enumerate(buttons)
@@ -408,8 +757,18 @@ def try_widget(driver, index: int, shots: Path, stem: str, max_controls: int = 6
             continue
         time.sleep(1.0)
         after = driver.execute_script(PICTURE_JS, index)
-        result["controls"].append({"control": f"{kind} '{label}'",
-                                   "responds": bool(before) and after != before})
+        entry = {"control": f"{kind} '{label}'", "responds": bool(before) and after != before}
+        if kind == "slider" and before and after == before:
+            # A slider that starts at its right end (a two-value slider set to its second
+            # value) does not move right: try one step left.
+            try:
+                move(driver, kind, element, back=True)
+                time.sleep(1.0)
+                if driver.execute_script(PICTURE_JS, index) != before:
+                    entry.update(responds=True, note="moved left: it starts at its right end")
+            except Exception:  # report what the first try found
+                pass
+        result["controls"].append(entry)
     first = result["controls"][0]
     result["control"], result["responds"] = first["control"], first["responds"]
     if first.get("note"):
@@ -433,8 +792,13 @@ def check_page(driver, base: str, page: str, width: int, shots: Path) -> PageRep
     report.scrolling_code = measured["scrolling_code"]
     report.code_cells = measured["code_cells"]
     report.squeezed = measured["squeezed"]
+    report.blocks = measured["blocks"]
+    report.formulas = measured["formulas"]
+    report.formula_count = measured["formula_count"]
+    report.figures = driver.execute_async_script(FIGURES_JS, ASSUMED_FONT_PT)
+    report.cue_stays = driver.execute_async_script(CUE_AT_END_JS)["cue_stays"]
     stem = page.replace("/", "_").removesuffix(".html") + f"-{width}"
-    full_screenshot(driver, shots / f"{stem}.png")
+    full_screenshot(driver, shots / f"{stem}.png", width)
     for index in range(state["shown"]):
         report.widgets.append(try_widget(driver, index, shots, stem))
     report.errors, report.warnings = console_messages(driver, base)
@@ -447,37 +811,85 @@ def check_page(driver, base: str, page: str, width: int, shots: Path) -> PageRep
 VERDICT = {True: "responds", False: "does not respond", None: "not tried"}
 
 
+def where(item: dict) -> str:
+    w = item["where"]
+    text = f"cell {w['cell']}" if w["cell"] else "outside a cell"
+    if w["heading"]:
+        text += f" under {w['heading']!r}"
+    if w["code"]:
+        text += f" ({w['code']!r})"
+    return text
+
+
+def print_page(r: PageReport) -> None:
+    print(f"\n== {r.page} at {r.width} px")
+    print(f"   console errors: {len(r.errors)}")
+    for message in dict.fromkeys(r.errors):
+        print("     -", message[:300])
+    if r.warnings:
+        print(f"   console warnings (not counted): {len(r.warnings)}")
+        for message in dict.fromkeys(r.warnings):
+            print("     -", message[:160])
+    cued = len(r.cut_lines) - len(r.failing_cut_lines)
+    print(f"   printed lines cut off: {len(r.failing_cut_lines)}"
+          + (f" (and {cued} that scroll with a cue, as on a phone they may)" if cued else ""))
+    for cut in r.failing_cut_lines:
+        line = cut["line"]
+        print(f"     - shows {cut['fits']} of {len(line)} characters; hidden: "
+              f"{line[cut['fits']:][:60]!r}")
+    print(f"   code cells that scroll sideways: {len(r.scrolling_code)} of {r.code_cells}")
+    measured = [f for f in r.figures if f.get("text_px") is not None]
+    print(f"   figures: {len(r.figures)}, {len(measured)} with text; smallest text under "
+          f"{MIN_TEXT_PX:g} px: {len(r.small_figures)}")
+    for f in r.small_figures:
+        kind = "widget picture" if f["widget"] else f["src"]
+        font = f"{f['font_pt']:g} pt" + ("" if f["font_declared"] else " assumed")
+        print(f"     - {f['text_px']:.1f} px: {where(f)}, {kind}, {f['natural']} px at "
+              f"{f['dpi'] or '?'} dpi shown {f['shown']:g} px wide, {font}")
+    scrolling = [b for b in r.blocks if b["scrolls"]]
+    print(f"   printed blocks: {len(r.blocks)} ({sum(b['table'] for b in r.blocks)} in columns); "
+          f"lines wrap in {len(r.wrapped_blocks)}; scroll sideways: {len(scrolling)}, "
+          f"{len(r.blocks_without_cue)} without a cue")
+    for b in r.wrapped_blocks:
+        shape = "table" if b["table"] else "text"
+        print(f"     - wraps ({shape}, {b['wrapped']} of {b['lines']} lines, longest "
+              f"{b['longest']} of {b['fits']} characters): {where(b)}: "
+              f"{b['first_wrapped'][:50]!r}")
+    for b in r.blocks_without_cue:
+        print(f"     - scrolls without a cue ({b['longest']} of {b['fits']} characters): "
+              f"{where(b)}")
+    print(f"   display formulas: {r.formula_count}, wider than their box: {len(r.formulas)}, "
+          f"of which without a cue: {len(r.formulas_without_cue)}")
+    for f in r.formulas:
+        how = ("scrolls, cue: " + f["cue"]) if f["cue"] else (
+            "scrolls without a cue" if f["scrolls"] else "cut off")
+        print(f"     - {f['width']} px in {f['room']} px, {how}: {where(f)}: {f['tex'][:70]!r}")
+    if r.cue_stays:
+        print(f"   boxes whose cue stays when scrolled to their end (not counted): {r.cue_stays}")
+    if r.squeezed:
+        print(f"   widget controls squeezed or out of their box: {len(r.squeezed)}")
+        for s in r.squeezed:
+            print(f"     - widget {s['widget'] + 1}, {s['control']!r}: {s['problem']}")
+    if r.widgets or r.widget_views:
+        print(f"   widgets: {len(r.widgets)} drawn of {r.widget_views}")
+        for w in r.widgets:
+            note = f" ({w['note']})" if w.get("note") else ""
+            others = "".join(f"; {c['control']}: {VERDICT[c['responds']]}"
+                             + (f" ({c['note']})" if c.get("note") else "")
+                             for c in w.get("controls", [])[1:])
+            print(f"     - widget {w['widget']}: {w['control'] or '-'}: "
+                  f"{VERDICT[w['responds']]}{note}{others}")
+
+
+def problems_of(r: PageReport) -> int:
+    return (len(r.errors) + len(r.failing_cut_lines) + len(r.squeezed)
+            + (len(r.widgets) < r.widget_views) + len(r.small_figures)
+            + len(r.wrapped_blocks) + len(r.formulas_without_cue))
+
+
 def print_report(reports: list[PageReport], unserved: list[str]) -> int:
-    problems = 0
     for r in reports:
-        print(f"\n== {r.page} at {r.width} px")
-        print(f"   console errors: {len(r.errors)}")
-        for message in dict.fromkeys(r.errors):
-            print("     -", message[:300])
-        if r.warnings:
-            print(f"   console warnings (not counted): {len(r.warnings)}")
-            for message in dict.fromkeys(r.warnings):
-                print("     -", message[:160])
-        print(f"   printed lines cut off: {len(r.cut_lines)}")
-        for cut in r.cut_lines:
-            line = cut["line"]
-            print(f"     - shows {cut['fits']} of {len(line)} characters; hidden: "
-                  f"{line[cut['fits']:][:60]!r}")
-        print(f"   code cells that scroll sideways: {len(r.scrolling_code)} of {r.code_cells}")
-        if r.squeezed:
-            print(f"   widget controls squeezed or out of their box: {len(r.squeezed)}")
-            for s in r.squeezed:
-                print(f"     - widget {s['widget'] + 1}, {s['control']!r}: {s['problem']}")
-        if r.widgets or r.widget_views:
-            print(f"   widgets: {len(r.widgets)} drawn of {r.widget_views}")
-            for w in r.widgets:
-                note = f" ({w['note']})" if w.get("note") else ""
-                others = "".join(f"; {c['control']}: {VERDICT[c['responds']]}"
-                                 for c in w.get("controls", [])[1:])
-                print(f"     - widget {w['widget']}: {w['control'] or '-'}: "
-                      f"{VERDICT[w['responds']]}{note}{others}")
-        problems += len(r.errors) + len(r.cut_lines) + len(r.squeezed)
-        problems += len(r.widgets) < r.widget_views
+        print_page(r)
     if unserved:
         print("\nCDN files asked for and not in the local cache:")
         for url in sorted(set(unserved)):
@@ -486,12 +898,31 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
     for width in sorted({r.width for r in reports}, reverse=True):
         rows = [r for r in reports if r.width == width]
         tried = [w for r in rows for w in r.widgets if w["responds"] is not None]
-        print(f"  {width} px: {sum(len(r.errors) for r in rows)} console errors, "
-              f"{sum(len(r.cut_lines) for r in rows)} cut-off output lines, "
-              f"{sum(len(r.scrolling_code) for r in rows)} of "
-              f"{sum(r.code_cells for r in rows)} code cells scroll sideways, "
-              f"{sum(len(r.squeezed) for r in rows)} squeezed controls, widgets responding "
+        total = lambda attribute: sum(len(getattr(r, attribute)) for r in rows)  # noqa: E731
+        figures = sum(1 for r in rows for f in r.figures if f.get("text_px") is not None)
+        # The same count if every figure's smallest text were plot.FONT (12 pt), not 10 pt.
+        at_font = sum(1 for r in rows for f in r.figures if f.get("text_px") is not None
+                      and not f["font_declared"]
+                      and 12 * (f["dpi"] or 100) / 72 * f["shown"] / f["natural"] < MIN_TEXT_PX)
+        blocks = total("blocks")
+        tables = sum(b["table"] for r in rows for b in r.blocks)
+        wrapped_tables = sum(b["table"] for r in rows for b in r.wrapped_blocks)
+        scrolling = sum(b["scrolls"] for r in rows for b in r.blocks)
+        cued = total("cut_lines") - total("failing_cut_lines")
+        print(f"  {width} px: {total('errors')} console errors, "
+              f"{total('failing_cut_lines')} cut-off output lines"
+              + (f" (+{cued} that scroll with a cue)" if cued else "") + ", "
+              f"{total('scrolling_code')} of {sum(r.code_cells for r in rows)} code cells "
+              f"scroll sideways, {total('squeezed')} squeezed controls, widgets responding "
               f"{sum(1 for w in tried if w['responds'])} of {len(tried)} tried")
+        print(f"     figures with text under {MIN_TEXT_PX:g} px: {total('small_figures')} of "
+              f"{figures} measured (if their smallest text were 12 pt: {at_font}); "
+              f"printed blocks whose lines wrap: {total('wrapped_blocks')} "
+              f"of {blocks} ({wrapped_tables} of {tables} in columns); blocks that scroll: "
+              f"{scrolling}, {total('blocks_without_cue')} without a cue; display formulas "
+              f"wider than their box: {total('formulas')} of "
+              f"{sum(r.formula_count for r in rows)}, {total('formulas_without_cue')} "
+              f"without a cue; cues that stay at the end: {sum(r.cue_stays for r in rows)}")
         chapters = sorted({r.page for r in rows if r.widgets or r.widget_views})
         for page in chapters:
             (row,) = [r for r in rows if r.page == page]
@@ -503,7 +934,7 @@ def print_report(reports: list[PageReport], unserved: list[str]) -> int:
             print(f"     {page}: {row.widget_views} widgets, {len(ws)} drawn: {alive} respond, "
                   f"{dead} do not, {untried} without a slider or dropdown to try, "
                   f"{bars} progress bars")
-    return 1 if problems else 0
+    return 1 if sum(problems_of(r) for r in reports) else 0
 
 
 def main() -> int:
