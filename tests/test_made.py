@@ -387,3 +387,38 @@ def test_direct_connections_let_every_output_see_all_its_predecessors():
 
 def test_an_int_is_one_hidden_layer():
     assert ar.MADE(6, 5).hidden == (5,)
+
+
+def test_a_checkpoint_stores_no_masks_and_rebuilds_them_from_the_degrees(tmp_path):
+    model = made(9, (7, 5), num_masks=3, natural_order=False, seed=4, direct=True)
+    model.set_mask(1)
+    ar.save(model, tmp_path / "made.pt")
+    stored = torch.load(tmp_path / "made.pt", weights_only=True)["state"]
+    assert not any(key.endswith("mask") for key in stored)  # derived, so not stored
+    assert model.derived_state() == {"layers.0.mask", "layers.1.mask", "layers.2.mask",
+                                     "skip.mask"}
+    loaded = ar.load(tmp_path / "made.pt")
+    assert int(loaded.mask_index) == 1
+    for a, b in zip([*loaded.layers, loaded.skip], [*model.layers, model.skip]):
+        assert torch.equal(a.mask, b.mask)
+    x = all_binary(9)[::7]
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+
+
+def test_a_checkpoint_that_still_holds_its_masks_loads_as_before(tmp_path):
+    from autoregressive import train
+
+    model = made(6, (5,), num_masks=2, natural_order=False, seed=2)
+    model.set_mask(1)
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # masks included
+    name, config, dtype = "MADE", model.config(), "float32"
+    torch.save({"model": name, "config": config, "dtype": dtype, "state": state,
+                "sha256": train._checksum(name, config, dtype, state)}, tmp_path / "old.pt")
+    loaded = ar.load(tmp_path / "old.pt")
+    x = all_binary(6)
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+    state.pop("layers.0.weight")
+    torch.save({"model": name, "config": config, "dtype": dtype, "state": state,
+                "sha256": train._checksum(name, config, dtype, state)}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="missing keys.*layers.0.weight"):
+        ar.load(tmp_path / "bad.pt")

@@ -170,6 +170,15 @@ class DensityModel(nn.Module):
         """Constructor arguments, so that a checkpoint can rebuild the model."""
         return {"n": self.n}
 
+    def derived_state(self) -> set[str]:
+        """Keys of the state dict that the model computes from the rest (e.g. MADE's masks,
+        from its orderings and degrees): :func:`~autoregressive.save` leaves them out of a
+        checkpoint and :func:`~autoregressive.load` calls :meth:`restore_derived` instead."""
+        return set()
+
+    def restore_derived(self) -> None:
+        """Recompute the :meth:`derived_state` from the rest of the loaded state."""
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

@@ -179,6 +179,15 @@ class MADE(BinaryAutoregressive):
             self.skip.mask = (m0[:, None] > m0[None, :]).to(self.skip.weight.dtype)  # strictly earlier
         self.mask_index = torch.tensor(k, device=self.mask_index.device)
 
+    def derived_state(self) -> set[str]:
+        """The masks: the current connectivity's, rebuilt from ``orders``, ``degrees*`` and
+        ``mask_index`` (a checkpoint need not store them)."""
+        keys = {f"layers.{i}.mask" for i in range(len(self.layers))}
+        return keys | ({"skip.mask"} if self.skip is not None else set())
+
+    def restore_derived(self) -> None:
+        self.set_mask(int(self.mask_index))
+
     def next_mask(self) -> None:
         """Move to the next connectivity, cyclically (call before each training step)."""
         self.set_mask((int(self.mask_index) + 1) % self.num_masks)

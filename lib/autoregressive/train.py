@@ -342,7 +342,9 @@ def save(model: DensityModel, path: str | Path, storage: torch.dtype | None = No
     dtype = str(model.dtype).removeprefix("torch.")  # e.g. "float64"
     if storage is not None and not (isinstance(storage, torch.dtype) and storage.is_floating_point):
         raise ValueError(f"storage must be a floating-point torch.dtype or None, got {storage!r}")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    derived = model.derived_state()  # computed from the rest when the model is loaded
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
+             if k not in derived}
     if storage is not None:
         state = {k: v.to(storage) if v.is_floating_point() else v for k, v in state.items()}
     torch.save({"model": name, "config": config, "dtype": dtype, "state": state,
@@ -388,7 +390,14 @@ def load(path: str | Path, map_location: str | torch.device | None = "cpu") -> D
                          f"{sorted(DensityModel.registry)}")
     try:
         model = cls(**config).to(getattr(torch, dtype))
-        model.load_state_dict(state)
+        derived = model.derived_state()
+        # older checkpoints also hold the derived entries: then they are loaded as they are
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or set(missing) - derived:
+            raise RuntimeError(f"missing keys {sorted(set(missing) - derived)}, unexpected "
+                               f"keys {sorted(unexpected)}")
+        if missing:
+            model.restore_derived()
     except (TypeError, ValueError, RuntimeError) as error:
         raise ValueError(f"{path} holds a {name} whose settings or weights do not fit that "
                          f"class: {error}") from error
