@@ -19,6 +19,9 @@ CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 spec = importlib.util.spec_from_file_location("sync_setup_cells", ROOT / "scripts" / "sync_setup_cells.py")
 sync_setup_cells = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sync_setup_cells)
+spec = importlib.util.spec_from_file_location("clean_notebooks", ROOT / "scripts" / "clean_notebooks.py")
+clean_notebooks = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(clean_notebooks)
 
 
 def toc_files() -> list[str]:
@@ -75,6 +78,16 @@ def test_widgets_have_stored_state_for_the_website(path):
         for view in views:
             model_id = view["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
             assert model_id in models, f"{path.name}: widget {model_id} has no stored state"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_no_widget_state_is_left_from_an_earlier_run(path):
+    # a model that no output shows or links to (an old progress bar, say) shows stale numbers
+    notebook = nbformat.read(path, as_version=4)
+    state = notebook.metadata.get("widgets", {}).get(clean_notebooks.STATE, {}).get("state", {})
+    stale = set(state) - clean_notebooks.shown_widgets(notebook)
+    assert not stale, (f"{path.name}: {len(stale)} widget models that no output shows; "
+                       "run scripts/clean_notebooks.py on it")
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

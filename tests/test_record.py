@@ -159,9 +159,10 @@ def test_a_live_model_beside_its_record_on_the_same_rows():
     live = ar.NADE(784, hidden=8)
     rows = ar.binarized_mnist("test")[:50]
     history = ar.train.History(examples_seen=1000, seconds=3.0)
-    model, table = record.beside("nade", live, rows, history)
+    model, table, live_nll, record_nll = record.beside("nade", live, rows, history)
     assert isinstance(model, ar.NADE) and model.hidden == 500
+    assert live_nll == pytest.approx(ar.evaluate(live, rows).nats, abs=1e-4)
+    assert record_nll == pytest.approx(ar.evaluate(model, rows).nats, abs=1e-4)
     text = repr(table)
-    assert f"{ar.evaluate(live, rows).nats:.2f}" in text
-    assert f"{ar.evaluate(model, rows).nats:.2f}" in text
+    assert f"{live_nll:.2f}" in text and f"{record_nll:.2f}" in text
     assert "1,000" in text and "3 s" in text and "| test NLL, nats |" in table._repr_markdown_()

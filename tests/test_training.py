@@ -416,3 +416,37 @@ def test_loading_what_is_not_a_checkpoint_says_so(tmp_path, content):
         ar.load(tmp_path / "bad.pt")
     with pytest.raises(FileNotFoundError, match="missing"):
         ar.load(tmp_path / "missing.pt")
+
+
+def test_the_progress_display_says_how_a_run_ended():
+    from autoregressive.progress import Progress
+    done = Progress(40, "FVSBN", enabled=False)
+    done.epoch(20, train=99.0, valid=100.0)
+    assert "20/40 epochs" in repr(done) and "░" in repr(done)  # under way: part full
+    done.finish("stopped early; best epoch 17")
+    text = repr(done)
+    assert "20 epochs (at most 40)" in text and "stopped early" in text
+    assert "░" not in text and "width: 100.0%" in done._repr_html_()  # over: full
+    cut = Progress(40, "FVSBN", enabled=False)
+    cut.epoch(3)
+    cut.finish("interrupted", complete=False)
+    assert "3/40 epochs" in repr(cut) and "width: 7.5%" in cut._repr_html_()
+
+
+def test_a_failed_run_leaves_its_bar_where_it_stopped(monkeypatch):
+    from autoregressive import progress
+    bars = []
+    real = progress.Progress
+
+    def keep(*args, **kwargs):
+        bars.append(real(*args, **kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(ar.train, "Progress", keep)
+    def fail(*args):
+        raise ArithmeticError("a step that fails")
+
+    with pytest.raises(ArithmeticError):
+        ar.fit(ar.FVSBN(6), toy_data(20, 0), toy_data(20, 1), epochs=3, progress=False,
+               before_step=fail)
+    assert bars and not bars[0].finished and "stopped by ArithmeticError" in bars[0].note

@@ -2,7 +2,8 @@
 
 In a notebook the bar is an output updated in place (IPython's display handles), so the
 notebook keeps its **final** state: the website, GitHub and Colab's preview show how the run
-ended ("FVSBN  25/40 epochs, 128 s ... stopped early"), never a first frame. Its text fallback
+ended ("FVSBN  25 epochs (at most 40), 128 s ... stopped early", the bar full), never a
+first frame. Its text fallback
 reads the same as its HTML. Outside a notebook (scripts, tests) it is a classic ``tqdm`` bar on
 standard error.
 """
@@ -38,6 +39,7 @@ class Progress:
         self.done = 0.0  # epochs completed, with a fraction for the epoch under way
         self.metrics: dict[str, float] = {}
         self.note = ""
+        self.finished = False
         self.start = time.perf_counter()
         self._shown = 0.0  # when the display was last refreshed
         self._handle = self._bar = None
@@ -65,9 +67,10 @@ class Progress:
             self._bar.set_postfix({k: f"{v:.2f}" for k, v in metrics.items()})
         self._refresh()
 
-    def finish(self, note: str = "") -> None:
-        """The run is over (``note``: e.g. why it stopped); the last state stays on display."""
-        self.note = note
+    def finish(self, note: str = "", complete: bool = True) -> None:
+        """The run is over (``note``: e.g. why it stopped); the last state stays on display.
+        complete: False for a run cut short by an error, whose bar keeps the share it reached."""
+        self.note, self.finished = note, complete
         if self._bar is not None:
             if note:
                 self._bar.set_description(f"{self.name} ({note})")
@@ -84,20 +87,27 @@ class Progress:
     def _lines(self) -> tuple[str, str]:
         seconds = time.perf_counter() - self.start
         epochs = int(self.done)
-        head = f"{self.name}  {epochs}/{self.total} epochs, {seconds:.0f} s"
+        count = (f"{epochs} epochs (at most {self.total})"
+                 if self.finished and epochs < self.total else f"{epochs}/{self.total} epochs")
+        head = f"{self.name}  {count}, {seconds:.0f} s"
         figures = ", ".join(f"{k} {v:.2f}" for k, v in self.metrics.items())
         tail = "; ".join(part for part in (figures and f"{figures} nats", self.note) if part)
         return head, tail
 
+    def _share(self) -> float:
+        """How full the bar is: the share of the epochs done, or all of it once the run is
+        over (a run stopped early is finished, not half done)."""
+        return 1.0 if self.finished else min(self.done / self.total, 1.0)
+
     def __repr__(self) -> str:
-        filled = round(WIDTH * min(self.done / self.total, 1.0))
+        filled = round(WIDTH * self._share())
         head, tail = self._lines()
         return f"{'█' * filled}{'░' * (WIDTH - filled)} {head}" + (f"\n{tail}" if tail else "")
 
     def _repr_html_(self) -> str:
         head, tail = self._lines()
-        colour = "#2e7d32" if self.note or self.done >= self.total else "#1565c0"
-        share = 100 * min(self.done / self.total, 1.0)
+        colour = "#2e7d32" if self.finished or self.done >= self.total else "#1565c0"
+        share = 100 * self._share()
         return (
             '<div style="font-family: monospace; max-width: 36em">'
             f'<div style="background: #e0e0e0; height: 0.6em; border-radius: 0.3em">'

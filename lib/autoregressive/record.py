@@ -47,7 +47,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -639,26 +639,35 @@ def nll(model: DensityModel, rows: torch.Tensor) -> float:
     return evaluate(model, rows, batch_size=250).nats
 
 
-def beside(name: str, live: DensityModel, rows: torch.Tensor, history=None):
+class Beside(NamedTuple):
+    """What :func:`beside` returns: the model of record, the table, and the two NLLs in it."""
+    model: DensityModel
+    table: object
+    live_nll: float
+    record_nll: float
+
+
+def beside(name: str, live: DensityModel, rows: torch.Tensor, history=None) -> Beside:
     """A chapter's live model next to its model of record ``name``: the record, loaded on the
-    live model's device, and a table of both on the same test ``rows`` (NLL, parameters,
-    training examples and time, hardware). ``history``: the live run's :class:`History`."""
+    live model's device, a table of both on the same test ``rows`` (NLL, parameters, training
+    examples and time, hardware), and the two NLLs of the table, so that nothing is scored
+    twice. ``history``: the live run's :class:`History`."""
     from .results import Table
     model, stored = load_record(name, map_location=live.device)
     unit = "nats per character" if stored["unit"] == "character" else "nats"
     decimals = 3 if stored["unit"] == "character" else 2
     examples = "—" if history is None else f"{history.examples_seen:,}"
     seconds = "—" if history is None else _duration(history.seconds)
+    live_nll, record_nll = nll(live, rows), score(name, model, rows)
     table = Table(
         ["", "live, this chapter", "of record"],
-        [[f"test NLL, {unit}", f"{nll(live, rows):.{decimals}f}",
-          f"{score(name, model, rows):.{decimals}f}"],
+        [[f"test NLL, {unit}", f"{live_nll:.{decimals}f}", f"{record_nll:.{decimals}f}"],
          ["test rows", f"{len(rows):,}", f"{len(rows):,}"],
          ["parameters", f"{live.num_parameters():,}", f"{stored['parameters']:,}"],
          ["training examples", examples, f"{stored['examples_seen']:,}"],
          ["training time", seconds, _duration(stored["seconds"])],
          ["hardware", hardware(live.device), stored["hardware"]]])
-    return model, table
+    return Beside(model, table, live_nll, record_nll)
 
 
 def _duration(seconds: float) -> str:

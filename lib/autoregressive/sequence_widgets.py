@@ -33,10 +33,10 @@ from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _l
 
 def cell_diagram() -> BookFigure:
     """The tanh cell and the LSTM cell side by side: what carries the state from t − 1 to t."""
-    fig = BookFigure(figsize=(10, 3.6))
+    fig = BookFigure(figsize=(10, 3.9))
     left, right = fig.subplots(1, 2)
     for ax in (left, right):
-        ax.set_xlim(0, 10), ax.set_ylim(0, 6), ax.axis("off")
+        ax.set_xlim(0, 10), ax.set_ylim(0, 6.5), ax.axis("off")
 
     def box(ax, x, y, text, colour="#dde8f5", width=2.2, height=0.9):
         ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
@@ -51,17 +51,17 @@ def cell_diagram() -> BookFigure:
         ax.text(x, y, text, ha="center", va="center", fontsize=FONT, **kwargs)
 
     # tanh: h_{t-1} -> tanh(W_hh h + W_xh x) -> h_t, every step through W_hh and tanh
-    label(left, 5, 5.6, "tanh cell", fontweight="bold")
+    label(left, 5, 6.2, "tanh cell", fontweight="bold")
     box(left, 5, 3, r"$\tanh(W_{hh} h_{t-1} + W_{xh} x_t)$", width=5.4)
     label(left, 0.7, 3, r"$h_{t-1}$"), label(left, 9.3, 3, r"$h_t$")
     label(left, 5, 0.6, r"$x_t$")
     arrow(left, (1.2, 3), (2.2, 3), "tab:red", 2.5), arrow(left, (7.8, 3), (8.8, 3), "tab:red", 2.5)
     arrow(left, (5, 0.9), (5, 2.45))
-    label(left, 5, 5.0, r"the state is rewritten at every step", color="tab:red")
+    label(left, 5, 5.55, r"the state is rewritten at every step", color="tab:red")
 
     # LSTM: c_{t-1} -> (x f) -> (+ i g) -> c_t along the top; h_t = o tanh(c_t)
-    label(right, 5, 5.6, "LSTM cell", fontweight="bold")
-    label(right, 5, 5.0, r"while $f_t \approx 1$, $c$ passes on", color="tab:red")
+    label(right, 5, 6.2, "LSTM cell", fontweight="bold")
+    label(right, 5, 5.55, r"while $f_t \approx 1$, $c$ passes on", color="tab:red")
     label(right, 0.6, 4.4, r"$c_{t-1}$"), label(right, 9.4, 4.4, r"$c_t$")
     box(right, 3.2, 4.4, r"$\times f_t$", "#f5e3dd", width=1.3)
     box(right, 6.2, 4.4, r"$+\, i_t \odot g_t$", "#f5e3dd", width=2.0)

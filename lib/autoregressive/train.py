@@ -189,9 +189,12 @@ def fit(
             if patience is not None and waited >= patience and epoch < epochs - 1:
                 history.stopped_early = True
                 break
-    finally:
-        stop = "stopped early; " if history.stopped_early else ""
-        bar.finish(f"{stop}best epoch {history.best_epoch + 1}" if history.valid_nll else "")
+    except BaseException as error:  # an error or an interrupt: the bar shows how far it got
+        bar.finish("interrupted" if isinstance(error, KeyboardInterrupt)
+                   else f"stopped by {type(error).__name__}", complete=False)
+        raise
+    stop = "stopped early; " if history.stopped_early else ""
+    bar.finish(f"{stop}best epoch {history.best_epoch + 1}")
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
