@@ -1,4 +1,4 @@
-"""PixelCNN, Row LSTM and Diagonal BiLSTM: each conditional reads only earlier pixels (and, in
+"""PixelCNN, Row LSTM, Diagonal BiLSTM and the gated PixelCNN: each conditional reads only earlier pixels (and, in
 colour, only the earlier channels of its own pixel), the receptive fields have the shapes that
 the geometry of each layer predicts, the LSTM layers equal their equations in a loop, the
 distributions normalise, sampling draws the exact probabilities, and bad inputs are refused."""
@@ -14,7 +14,10 @@ from autoregressive.layers import MaskedConv2d, channel_groups
 from autoregressive.pixelrnn import DiagonalBiLSTM, PixelCNNBlock, RowLSTM
 from helpers import CHI2_999, all_binary, chi_square, codes, randomize
 
-KINDS = ["pixelcnn", "row_lstm", "diagonal_bilstm"]
+KINDS = ["pixelcnn", "row_lstm", "diagonal_bilstm", "gated_pixelcnn"]
+# (kind, channel_order) for colour: the gated PixelCNN models a pixel's channels without order
+COLOUR = [(kind, order) for kind in KINDS for order in (True, False)
+          if not (kind == "gated_pixelcnn" and order)]
 
 
 def binary_model(height, width, kind, layers=1, hidden=12, features=12, seed=0, scale=0.4):
@@ -23,8 +26,10 @@ def binary_model(height, width, kind, layers=1, hidden=12, features=12, seed=0, 
     return randomize(model, seed=seed, scale=scale).double()
 
 
-def colour_model(height, width, kind, levels=4, channel_order=True, layers=1, hidden=12,
+def colour_model(height, width, kind, levels=4, channel_order=None, layers=1, hidden=12,
                  features=12, seed=0, scale=0.4):
+    if channel_order is None:  # R -> G -> B where the kind has it
+        channel_order = kind != "gated_pixelcnn"
     model = ar.ColourPixelRNN(height, width, levels=levels, kind=kind, hidden=hidden,
                               layers=layers, output_features=features,
                               channel_order=channel_order)
@@ -79,8 +84,7 @@ def test_binary_logit_d_depends_only_on_earlier_pixels(kind):
         assert seen[window].all(), f"logit {d} misses a pixel of its first-layer window"
 
 
-@pytest.mark.parametrize("channel_order", [True, False])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind, channel_order", COLOUR)
 def test_colour_logit_depends_on_earlier_pixels_and_earlier_channels_only(kind, channel_order):
     model = colour_model(3, 3, kind, channel_order=channel_order, seed=2)
     for d in range(model.n):
@@ -114,8 +118,11 @@ def test_changing_a_later_value_moves_no_earlier_logit(kind):
             # by far less
             torch.testing.assert_close(after[:, :j + 1], before[:, :j + 1], rtol=0, atol=1e-12,
                                        msg=f"x_{j} moves a logit <= {j}")
-            if j + 1 < model.n:  # but some later one moves
-                assert (after[:, j + 1:] - before[:, j + 1:]).abs().max() > 1e-6, f"x_{j} unread"
+            later = j + 1  # but some later one moves: the next dimension's on
+            if isinstance(model, ar.ColourPixelRNN) and not model.channel_order:
+                later = (j // model.channels + 1) * model.channels  # the next pixel's
+            if later < model.n:
+                assert (after[:, later:] - before[:, later:]).abs().max() > 1e-6, f"x_{j} unread"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,6 +177,42 @@ def test_receptive_fields_are_the_geometric_ones(kind, layers):
         for col in range(model.width):
             expected = geometric_field(kind, layers, model.height, model.width, row, col)
             assert torch.equal(pixel_field(model, row, col), expected), f"pixel ({row}, {col})"
+
+
+def gated_field(layers, height, width, row, col):
+    """(H, W) bool: the gated PixelCNN's field (first kernel 7, later kernels 3). The vertical
+    stack after l of its layers reads rows r - 3 - l .. r, columns ± (3 + l); shifted down a
+    row, it reaches the horizontal stack, which spreads it over columns c - (layers - l) .. c.
+    So: the rectangle of rows r - 4 - layers .. r - 1 and columns c ± (3 + layers), and in the
+    pixel's own row the columns c - 4 - layers .. c - 1."""
+    field = torch.zeros(height, width, dtype=torch.bool)
+    top, reach = max(row - 4 - layers, 0), 3 + layers
+    field[top:row, max(col - reach, 0):col + reach + 1] = True
+    field[row, max(col - 4 - layers, 0):col] = True
+    return field
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_gated_pixelcnn_field_is_its_geometric_rectangle(layers):
+    model = binary_model(9, 14, "gated_pixelcnn", layers=layers, seed=6)
+    for row in range(model.height):
+        for col in range(model.width):
+            expected = gated_field(layers, model.height, model.width, row, col)
+            assert torch.equal(pixel_field(model, row, col), expected), f"pixel ({row}, {col})"
+
+
+def test_the_gated_pixelcnn_reads_the_pixelcnns_blind_spot():
+    # the target and sizes of the blind-spot test below: the two stacks read (4, 5), (4, 6)
+    # and (3, 6), which no stack of masked 3 x 3 convolutions reaches
+    gated = pixel_field(binary_model(6, 8, "gated_pixelcnn", layers=2, seed=8), 5, 1)
+    assert gated[4, 5] and gated[4, 6] and gated[3, 6]
+    assert not gated[5, 1:].any()
+
+
+def test_the_gated_pixelcnn_refuses_an_order_inside_a_pixel():
+    with pytest.raises(ValueError, match="channel_order=False"):
+        ar.ColourPixelRNN(4, 4, levels=4, kind="gated_pixelcnn", hidden=6,
+                          output_features=6, channel_order=True)
 
 
 def test_the_row_lstm_sees_a_triangle_and_the_diagonal_bilstm_sees_beyond_it():
@@ -366,7 +409,7 @@ def test_the_pixelcnn_block_is_its_three_convolutions():
     torch.testing.assert_close(block(x), up, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", pixelrnn.LAYERS)  # the gated kind has two stacks instead
 def test_the_network_adds_every_layer_to_its_input(kind):
     # mask-A 7 × 7, then a ← a + layer(a) for each layer, then ReLU, 1 × 1, ReLU, 1 × 1
     network = colour_model(3, 4, kind, layers=2, seed=36).network
@@ -392,8 +435,7 @@ def test_binary_probabilities_of_all_3x3_images_add_up_to_one(kind):
     assert p.max() < 0.5  # a spread distribution, not one image of mass 1
 
 
-@pytest.mark.parametrize("channel_order", [True, False])
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind, channel_order", COLOUR)
 def test_colour_probabilities_of_all_2x2_two_level_images_add_up_to_one(kind, channel_order):
     model = colour_model(2, 2, kind, levels=2, channel_order=channel_order, scale=0.6,
                          hidden=6, features=6, seed=19)
@@ -487,8 +529,9 @@ def test_bad_inputs_raise_clear_errors():
         ar.ColourPixelRNN(2, 2, hidden=10, output_features=3)
     with pytest.raises(ValueError, match="output_features must be a multiple of 3"):
         ar.ColourPixelRNN(2, 2, hidden=3, output_features=32)
-    with pytest.raises(ValueError, match="kind must be one of pixelcnn, row_lstm"):
-        ar.PixelRNN(4, 4, kind="gated_pixelcnn")
+    with pytest.raises(ValueError, match="kind must be one of pixelcnn, row_lstm, "
+                                         "diagonal_bilstm, gated_pixelcnn"):
+        ar.PixelRNN(4, 4, kind="gated")
     with pytest.raises(ValueError, match="channel_order must be True or False"):
         ar.ColourPixelRNN(2, 2, channel_order="RGB")
     with pytest.raises(ValueError, match="levels must be an int of at least 2"):
@@ -549,6 +592,14 @@ def test_binary_parameter_count_by_hand(kind):
     first = 2 * h * 24 + 2 * h  # 7 × 7 mask A: 3 rows of 7 and 3 pixels to the left
     out = (f * 2 * h + f) + (f + 1)  # the two 1 × 1 layers
     up = 2 * h * h + 2 * h  # the h states back to 2h maps (Row and Diagonal LSTM)
+    if kind == "gated_pixelcnn":  # two stacks of m = 2h maps, each layer making 2m (gates)
+        m = 2 * h
+        first = (2 * m * 4 * 7 + 2 * m) + (2 * m * 4 + 2 * m) + (2 * m * 2 * m + 2 * m)
+        layer = ((2 * m * m * 2 * 3 + 2 * m) + (2 * m * m * 2 + 2 * m)  # vertical 2 × 3,
+                 + (2 * m * 2 * m + 2 * m) + (m * m + m))  # horizontal 1 × 2, link, residual
+        out = (f * m + f) + (f + 1)
+        assert model.num_parameters() == first + 2 * layer + out
+        return
     layer = {
         "pixelcnn": (h * 2 * h + h) + (h * h * 5 + h) + (2 * h * h + 2 * h),  # 3 × 3 mask B: 5
         "row_lstm": (4 * h * 2 * h * 2 + 4 * h) + (4 * h * h * 3 + 4 * h) + up,  # 1 × 3: 2 taps

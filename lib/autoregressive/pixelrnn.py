@@ -180,7 +180,8 @@ class DiagonalBiLSTM(nn.Module):
 
 
 LAYERS = {"pixelcnn": PixelCNNBlock, "row_lstm": RowLSTM, "diagonal_bilstm": DiagonalBiLSTM}
-KINDS = tuple(LAYERS)  # the kinds of layer a network can be built from
+# the kinds of network: one residual stream of LAYERS, or the gated PixelCNN's two stacks
+KINDS = (*LAYERS, "gated_pixelcnn")
 
 
 class PixelNetwork(nn.Module):
@@ -208,6 +209,65 @@ class PixelNetwork(nn.Module):
         return self.out(F.relu(self.head(F.relu(a))))  # (B, C · outputs, H, W)
 
 
+def _gate(a: torch.Tensor) -> torch.Tensor:
+    """The gated activation tanh(a_1) ⊙ σ(a_2) of the two halves of the feature maps."""
+    t, s = a.chunk(2, dim=1)
+    return torch.tanh(t) * torch.sigmoid(s)
+
+
+def _down(a: torch.Tensor) -> torch.Tensor:
+    """Shift a map down one row: row r receives row r - 1, row 0 zeros."""
+    return F.pad(a, (0, 0, 1, 0))[:, :, :-1]
+
+
+class GatedPixelNetwork(nn.Module):
+    """The gated PixelCNN of van den Oord et al. (2016b), "Conditional Image Generation with
+    PixelCNN Decoders", without its conditioning: two stacks of convolutions that together
+    read the whole past, so no blind spot.
+
+    - The **vertical stack** at row r reads rows up to r, every column within the kernel's
+      width: kernels of (k // 2 + 1) × k rows above and at r, no mask needed. It is shifted
+      down one row before the horizontal stack reads it, so a pixel gets rows above only.
+    - The **horizontal stack** at (r, c) reads row r up to column c: kernels 1 × (k // 2 + 1)
+      ending at c; in the first layer the image is shifted right one column first, so that a
+      pixel never reads itself.
+    - Each layer gates: tanh(·) ⊙ σ(·) of two halves of 2f maps (f = 2h maps per stack); the
+      horizontal stack adds a 1 × 1 map of the shifted vertical pre-activations, and a
+      residual connection around a 1 × 1 convolution.
+    - The output: ReLU, 1 × 1, ReLU, 1 × 1 from the horizontal stack, as the other networks.
+
+    ``first`` is the first layer's kernel width (7, as the other networks' mask-A layer), the
+    later layers use ``kernel`` (3). Channels are modelled without an order inside a pixel.
+    """
+
+    def __init__(self, channels: int, outputs: int, hidden: int, layers: int,
+                 output_features: int, kernel: int = 3, first: int = 7):
+        super().__init__()
+        f = 2 * hidden
+        self.k0, self.k = first // 2, kernel // 2
+        self.first_v = nn.Conv2d(channels, 2 * f, (self.k0 + 1, first))
+        self.first_h = nn.Conv2d(channels, 2 * f, (1, self.k0 + 1))
+        self.first_link = nn.Conv2d(2 * f, 2 * f, 1)
+        self.v = nn.ModuleList(nn.Conv2d(f, 2 * f, (self.k + 1, kernel)) for _ in range(layers))
+        self.h = nn.ModuleList(nn.Conv2d(f, 2 * f, (1, self.k + 1)) for _ in range(layers))
+        self.link = nn.ModuleList(nn.Conv2d(2 * f, 2 * f, 1) for _ in range(layers))
+        self.res = nn.ModuleList(nn.Conv2d(f, f, 1) for _ in range(layers))
+        self.head = nn.Conv2d(f, output_features, 1)
+        self.out = nn.Conv2d(output_features, channels * outputs, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        k0, k = self.k0, self.k
+        v_pre = self.first_v(F.pad(image, (k0, k0, k0, 0)))  # rows r - k0 .. r
+        shifted = F.pad(image, (1, 0))[..., :-1]  # column c receives column c - 1
+        h_pre = self.first_h(F.pad(shifted, (k0, 0))) + self.first_link(_down(v_pre))
+        v, h = _gate(v_pre), _gate(h_pre)
+        for conv_v, conv_h, link, res in zip(self.v, self.h, self.link, self.res):
+            v_pre = conv_v(F.pad(v, (k, k, k, 0)))  # rows r - k .. r
+            h_pre = conv_h(F.pad(h, (k, 0))) + link(_down(v_pre))  # columns c - k .. c
+            v, h = _gate(v_pre), h + res(_gate(h_pre))
+        return self.out(F.relu(self.head(F.relu(h))))  # (B, C · outputs, H, W)
+
+
 # ---------------------------------------------------------------------------------------------
 # The models
 
@@ -227,8 +287,15 @@ class _PixelModel:
             if value % colours:
                 raise ValueError(f"{name} must be {multiple}, got {value}")
         self.channels = channels
-        self.network = PixelNetwork(kind, channels, self._outputs, hidden,
-                                    check_int("layers", layers), output_features, colours)
+        if kind == "gated_pixelcnn":
+            if colours > 1:
+                raise ValueError("the gated PixelCNN here models the channels of a pixel "
+                                 "without an order: use channel_order=False")
+            self.network = GatedPixelNetwork(channels, self._outputs, hidden,
+                                             check_int("layers", layers), output_features)
+        else:
+            self.network = PixelNetwork(kind, channels, self._outputs, hidden,
+                                        check_int("layers", layers), output_features, colours)
         self.hidden, self.num_layers, self.output_features = hidden, layers, output_features
 
     def _shape_config(self) -> dict:
@@ -281,7 +348,7 @@ class PixelRNN(_PixelModel, BinaryAutoregressive):
     or Diagonal BiLSTM layers.
 
     height, width: the image size (28, 28 for MNIST).
-    kind: "pixelcnn", "row_lstm" or "diagonal_bilstm".
+    kind: "pixelcnn", "row_lstm", "diagonal_bilstm" or "gated_pixelcnn".
     hidden: h; the layers carry 2h feature maps.
     layers: how many residual layers follow the 7×7 mask-A convolution.
     output_features: the feature maps of the first 1×1 output layer (32 for MNIST).
