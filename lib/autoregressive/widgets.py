@@ -259,9 +259,9 @@ def conditional_explorer(model: BinaryAutoregressive, x: torch.Tensor,
         probs_rgb = viridis(np.ma.masked_invalid(so_far.reshape(shape)))[..., :3]
         gap = np.ones((shape[0], 2, 3))
         frames.append(_pixels_png(np.concatenate([seen_rgb, gap, probs_rgb], axis=1), 8, None))
-        d = i + 1  # the book counts dimensions from 1: x_1 is index 0
-        captions.append(f"step {k + 1} of {model.n}: pixel {d} (row {row + 1}, column "
-                        f"{col + 1}); p(x<sub>{d}</sub> = 1 | x<sub>&lt;{d}</sub>) = "
+        d = i + 1  # the book counts dimensions from 1 (x_1 is index 0), rows and columns from 0
+        captions.append(f"step {k + 1} of {model.n}: pixel {d} (row {row}, column "
+                        f"{col}); p(x<sub>{d}</sub> = 1 | x<sub>&lt;{d}</sub>) = "
                         f"{probs[i]:.3f}; the image has x<sub>{d}</sub> = {int(pixels[i])}")
     step = _choice("step", [int(k) + 1 for k in positions], int(positions[len(positions) // 2]) + 1)
     frame = _linked([step], lambda k: w.VBox([w.HTML(captions[k[0]]), _image(frames[k[0]])]))
