@@ -101,6 +101,11 @@ def _lstm(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return o * torch.tanh(c), c
 
 
+def _down(a: torch.Tensor) -> torch.Tensor:
+    """Shift a map down one row: row r receives row r - 1, row 0 zeros."""
+    return F.pad(a, (0, 0, 1, 0))[:, :, :-1]
+
+
 class PixelCNNBlock(nn.Module):
     """ReLU, 1×1 (2h → h), ReLU, 3×3 with mask B, ReLU, 1×1 (h → 2h), all masks B."""
 
@@ -175,7 +180,7 @@ class DiagonalBiLSTM(nn.Module):
             columns.append(h)
         states = unskew(torch.stack(columns, dim=-1).flatten(1, 2))  # (B, 2h, H, W)
         left, right = states.chunk(2, dim=1)
-        right = F.pad(right.flip(-1), (0, 0, 1, 0))[:, :, :height]  # shifted down one row
+        right = _down(right.flip(-1))  # shifted down one row
         return self.up(left + right)  # (B, h, H, W) -> (B, 2h, H, W)
 
 
@@ -213,11 +218,6 @@ def _gate(a: torch.Tensor) -> torch.Tensor:
     """The gated activation tanh(a_1) ⊙ σ(a_2) of the two halves of the feature maps."""
     t, s = a.chunk(2, dim=1)
     return torch.tanh(t) * torch.sigmoid(s)
-
-
-def _down(a: torch.Tensor) -> torch.Tensor:
-    """Shift a map down one row: row r receives row r - 1, row 0 zeros."""
-    return F.pad(a, (0, 0, 1, 0))[:, :, :-1]
 
 
 class GatedPixelNetwork(nn.Module):
@@ -350,7 +350,8 @@ class PixelRNN(_PixelModel, BinaryAutoregressive):
     height, width: the image size (28, 28 for MNIST).
     kind: "pixelcnn", "row_lstm", "diagonal_bilstm" or "gated_pixelcnn".
     hidden: h; the layers carry 2h feature maps.
-    layers: how many residual layers follow the 7×7 mask-A convolution.
+    layers: how many residual layers follow the 7×7 mask-A convolution (for the gated
+        PixelCNN: how many gated layers follow its first one).
     output_features: the feature maps of the first 1×1 output layer (32 for MNIST).
     """
 
