@@ -16,7 +16,8 @@ also measures what a reader can read on a narrow screen:
   `smallest_font_pt` (matplotlib: `savefig(..., metadata={"smallest_font_pt": "10"})`), else
   assumed to be 10 pt, the smallest size that lib/ and the chapters ask for (plot.FONT - 2) and
   matplotlib's default for text whose size is not set. A picture made only of uniform blocks of
-  pixels (a sample drawn at 3 screen pixels per image pixel) holds no text and is not measured.
+  pixels (a sample drawn at 3 screen pixels per image pixel), or one whose PNG declares
+  `drawn_text: none`, holds no text and is not measured.
   Text under 9 px counts as a problem.
 - printed blocks (`pre` in cell outputs) whose lines wrap (a table whose last column falls under
   its first), and blocks that scroll sideways: whether they show a cue that there is more to the
@@ -495,11 +496,12 @@ const images = [...new Set(document.querySelectorAll(
     entry.font_pt = Number.isFinite(declared) ? declared : assumedPt;
     entry.font_declared = Number.isFinite(declared);
     entry.blocks = img.naturalWidth ? blockSize(img) : 1;
-    if (entry.png && entry.blocks === 1 && img.naturalWidth) {
+    entry.no_text = info.text.drawn_text === 'none';  // the PNG says it holds pixels only
+    if (entry.png && entry.blocks === 1 && img.naturalWidth && !entry.no_text) {
       const dpi = entry.dpi || 100;  // matplotlib's savefig default when the PNG does not say
       entry.text_px = Math.round(entry.font_pt * dpi / 72 * shown / img.naturalWidth * 10) / 10;
     } else {
-      entry.text_px = null;  // not a PNG, or only blocks of pixels: no text to measure
+      entry.text_px = null;  // not a PNG, or only pixels (blocks, or declared): no text
     }
     out.push(entry);
   }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 import ipywidgets as w
 import torch
 
@@ -58,9 +61,9 @@ def test_training_curves_mark_the_restored_epoch():
 
 def test_cost_curves_report_the_growth_rate():
     sizes = [10, 20, 40, 80]
-    ax = plot.cost_curves(sizes, {"square": [s**2 for s in sizes],
-                                  "linear": [3 * s for s in sizes]}).axes[0]
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    fig = plot.cost_curves(sizes, {"square": [s**2 for s in sizes],
+                                   "linear": [3 * s for s in sizes]})
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["square (slope 2.0)", "linear (slope 1.0)"]
     with pytest.raises(ValueError, match="one positive cost per size"):
         plot.cost_curves(sizes, {"bad": [1, 2]})
@@ -266,3 +269,79 @@ def test_only_the_connectivity_explorer_is_marked_as_needing_a_kernel(model):
     assert "ar-needs-kernel" in widgets.connectivity_explorer(n=4)._dom_classes
     assert "ar-needs-kernel" not in widgets.sampler(model, SHAPE, seeds=(0,),
                                                     temperatures=(1.0,), num=2)._dom_classes
+
+
+def _history(epochs=4):
+    nll = [100.0 - k for k in range(epochs)]
+    return ar.History(train_nll=nll, valid_nll=[v + 1 for v in nll], best_epoch=epochs - 1)
+
+
+def _library_figures():
+    """Every figure the library draws, at the largest sizes the chapters ask of it."""
+    from autoregressive import attention_widgets as aw, rnn, sequence_widgets as sw
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(10, 784, generator=gen)
+    names = rnn.CharRNN("abcdefghijklmnopqrstuvwxyz", 13, hidden=8)
+    fields = {k: torch.rand(28, 28, generator=gen) for k in "ABCD"}
+    heads = [f"block {b}, head {h}" for b in (1, 2) for h in (1, 2, 3, 4)]
+    weights = torch.rand(8, 785, generator=gen)
+    return {
+        "image_grid": lambda: plot.image_grid(images[:8], ncols=8, title="samples"),
+        "image_rows": lambda: plot.image_rows({f"$T = {t}$": images for t in (0.5, 1.5)}),
+        "completion_rows": lambda: plot.completion_rows(
+            randomize(ar.FVSBN(784), seed=0), torch.bernoulli(images[:2]), completions=8),
+        "probability_map": lambda: plot.probability_map(images[:1], title="p"),
+        "made_network": lambda: plot.made_network(ar.MADE(12, (12, 12), seed=1)),
+        "training_curves": lambda: plot.training_curves({k: _history() for k in "ABCD"},
+                                                        title="runs"),
+        "cost_curves": lambda: plot.cost_curves([1, 2, 4], {"a": [1, 2, 4], "b": [1, 4, 16]},
+                                                title="cost"),
+        "conv_masks": lambda: plot.conv_masks(7),
+        "skewing": lambda: plot.skewing(9, 9),
+        "receptive_fields": lambda: plot.receptive_fields(fields, (14, 14)),
+        "cell_diagram": sw.cell_diagram,
+        "next_character": lambda: sw.next_character_figure(names, "maria", 2),
+        "attention": lambda: aw.attention_figure(torch.rand(8, 14, generator=gen),
+                                                 list("<catherinesmit"), heads, "title"),
+        "pixel_attention": lambda: aw.pixel_figure(weights, 400, (28, 28), heads, 3),
+    }
+
+
+@pytest.mark.parametrize("name", list(_library_figures()))
+def test_every_figure_reads_on_a_phone(name):
+    """At most plot.WIDTH inches wide (at 100 dpi for the text, 80 for widget frames), no text
+    under plot.FONT points: at least 9 CSS px where a phone shrinks it to its column."""
+    fig = _library_figures()[name]()
+    for dpi in (100, 80):
+        png = fig.png(dpi=dpi)
+        assert plot.phone_text_px(png) >= 9, (name, dpi, plot.phone_text_px(png))
+
+
+def test_figure_png_declares_the_smallest_text_drawn():
+    fig, (left, right) = plot.subplots(1, 2, figsize=(4, 2))
+    left.set_title("twelve", fontsize=12)
+    right.set_title("eighteen", fontsize=18)
+    right.text(0, 0, "seven, hidden", fontsize=7, visible=False)
+    right.set_axis_off()  # its tick labels are not drawn
+    right.tick_params(labelsize=5)
+    left.tick_params(labelsize=14)
+    png = fig.png()
+    assert Image.open(io.BytesIO(png)).info["smallest_font_pt"] == "12"
+    px = plot.phone_text_px(png, column=10_000)  # shown at its own size
+    assert px == pytest.approx(12 * 100 / 72, rel=1e-3)
+    with pytest.raises(ValueError, match="at most 6.4 inches"):
+        plot.subplots(figsize=(9, 3))
+
+
+def test_a_picture_of_pixels_says_it_holds_no_text():
+    png = widgets._pixels_png(np.zeros((2, 2)), scale=3)
+    assert Image.open(io.BytesIO(png)).info["drawn_text"] == "none"
+    assert plot.phone_text_px(png) is None
+
+
+def test_the_static_picture_keeps_its_caption_legible_on_a_phone():
+    wide = widgets._figure_png(plot.training_curves(_history()))
+    titled = widgets.captioned_png(wide, "a caption long enough to wrap over a line or two, "
+                                         "as the chapters' captions do")
+    assert plot.phone_text_px(titled) >= 9

@@ -22,7 +22,7 @@ import matplotlib
 
 from .attention import AttentionRNN, PixelTransformer, Transformer, reference_logits
 from .base import check_int
-from .plot import FONT, BookFigure
+from .plot import FONT, WIDTH, BookFigure
 from .text import END_LABEL, _check_strings
 from .widgets import (BookWidget, _check_image_model, _check_values, _choice, _figure_png,
                       _image, _linked)
@@ -46,25 +46,28 @@ def weights_by_position(model, x: torch.Tensor) -> tuple[torch.Tensor, list[str]
 
 def attention_figure(weights, key_labels: list[str], head_labels: list[str],
                      title: str = "") -> BookFigure:
-    """A heat map of (heads, keys) weights in [0, 1], a row per head, a column per key."""
+    """A heat map of (heads, keys) weights in [0, 1], a row per head, a column per key; each
+    weight of at least 0.1 written in its cell where the cells are wide enough (up to 10 keys)."""
     if isinstance(weights, torch.Tensor):
         weights = weights.detach().cpu()  # weights from a GPU model too
     weights = np.asarray(weights, dtype=float)
     heads, keys = weights.shape
-    fig = BookFigure(figsize=(2.2 + 0.42 * max(keys, 6), max(2.6, 0.9 + 0.36 * heads)))
+    fig = BookFigure(figsize=(min(WIDTH - 0.2, 2.6 + 0.42 * max(keys, 6)),
+                              max(2.6, 0.9 + 0.36 * heads)))
     ax = fig.add_subplot()
     image = ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(keys), key_labels, fontsize=FONT - 1,
+    ax.set_xticks(range(keys), key_labels, fontsize=FONT,
                   rotation=90 if any(len(k) > 2 for k in key_labels) else 0)
-    ax.set_yticks(range(heads), head_labels, fontsize=FONT - 2)
+    ax.set_yticks(range(heads), head_labels, fontsize=FONT)
+    cell = (fig.get_figwidth() - 2.6) / max(keys, 6)  # inches per key
     for (r, c), value in np.ndenumerate(weights):
-        if value >= 0.1:
-            ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=FONT - 2,
+        if value >= 0.1 and cell >= 0.34:  # numbers where they fit, else the colour alone
+            ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=FONT,
                     color="white" if value > 0.6 else "black")
     if title:
         ax.set_title(title, fontsize=FONT)
     bar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02)
-    bar.ax.tick_params(labelsize=FONT - 2)
+    bar.ax.tick_params(labelsize=FONT)
     fig.tight_layout()
     return fig
 
@@ -111,10 +114,10 @@ def pixel_figure(weights: torch.Tensor, pixel: int, shape: tuple[int, int],
     in the panel's title; later pixels grey."""
     heads = weights.shape[0]
     rows = -(-heads // columns)
-    fig = BookFigure(figsize=(2.1 * columns + 0.8, 2.8 * rows + 0.4))
+    size = min(2.1, (WIDTH - 0.4) / columns)  # inches per panel
+    fig = BookFigure(figsize=(size * columns + 0.2, (size + 0.7) * rows + 0.2))
     axes = np.atleast_2d(fig.subplots(rows, columns, squeeze=False))
-    cmap = matplotlib.colormaps["Blues"].copy()
-    cmap.set_bad("#d9d9d9")
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#d9d9d9")
     r, c = divmod(pixel, shape[1])
     for h, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
@@ -128,13 +131,13 @@ def pixel_figure(weights: torch.Tensor, pixel: int, shape: tuple[int, int],
                                                       if pixel else 1.0))
         ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False,
                                                   edgecolor="tab:red", linewidth=1.5))
-        ax.set_title(f"{head_labels[h]}\nstart {float(weights[h, 0]):.2f}", fontsize=FONT - 2)
+        ax.set_title(f"{head_labels[h]}\nstart {float(weights[h, 0]):.2f}", fontsize=FONT)
     fig.tight_layout()
     return fig
 
 
 def pixel_attention(model: PixelTransformer, x: torch.Tensor, pixels,
-                    shape: tuple[int, int] = (28, 28), columns: int = 4) -> BookWidget:
+                    shape: tuple[int, int] = (28, 28), columns: int = 3) -> BookWidget:
     """Choose a pixel of the image ``x`` (one row): each head's attention weights over the
     pixels before it, each head's colour scale from 0 to its largest weight."""
     if not isinstance(model, PixelTransformer):

@@ -4,6 +4,16 @@ curves, completions, and costs against a growing size.
 Every function returns a :class:`BookFigure`, a matplotlib figure that is not registered with
 pyplot: as the last expression of a notebook cell it is shown once (as a PNG), and it can be
 saved with ``fig.savefig``. Images are rows of a (B, n) tensor or array, reshaped to ``shape``.
+
+Every figure is drawn to be read on a phone as well as on a desktop: no text smaller than
+``FONT`` points, and no figure wider than ``WIDTH`` inches. A page shows a figure at its own
+size or, where the column is narrower, scaled down to the column's width; a phone's column is
+about 358 CSS pixels, so a figure of ``WIDTH`` inches at 100 dpi (640 pixels) keeps its
+smallest text at ``FONT`` · 100/72 · 358/640 ≈ 9.3 pixels there. Wider pictures are laid out
+in more rows instead. Each PNG says how small its smallest drawn text is, in a text chunk
+``smallest_font_pt``, so that a check of the website can measure it (:func:`phone_text_px`).
+Importing this module sets matplotlib's default text size to ``FONT`` too, so that the
+chapters' own figures follow the same rule.
 """
 
 from __future__ import annotations
@@ -15,25 +25,80 @@ import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .base import check_int
 from .made import MADE, input_degrees
 
 MNIST_SHAPE = (28, 28)
-FONT = 12  # points: text at least as large as the page's body text at the figures' sizes
+FONT = 12  # points: the smallest text of every figure
+WIDTH = 6.4  # inches: the widest figure (640 pixels at 100 dpi)
+PHONE_COLUMN = 358  # CSS pixels: the width of the book's text column on a 390-pixel phone
+matplotlib.rcParams["font.size"] = FONT  # ticks, legends and titles scale from it
 
 
 class BookFigure(Figure):
     """A figure that shows itself as a PNG in a notebook, whatever pyplot's backend is doing."""
 
     def png(self, dpi: int = 100) -> bytes:
-        """The figure as PNG bytes, trimmed to what is drawn."""
-        buffer = io.BytesIO()
-        self.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-        return buffer.getvalue()
+        """The figure as PNG bytes, trimmed to what is drawn, with the size of its smallest
+        drawn text in a text chunk ``smallest_font_pt``."""
+        return figure_png(self, dpi)
 
     def _repr_png_(self) -> bytes:
         return self.png()
+
+
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
+    """Any matplotlib figure as PNG bytes, trimmed to what is drawn, with the size in points of
+    the smallest text drawn (titles, labels, tick labels, legends, annotations) in the PNG's
+    text chunk ``smallest_font_pt``. Text that is not drawn (hidden, empty, or on an axis that
+    is switched off) does not count."""
+    sizes = []
+    draw = Text.draw
+
+    def counted(text, renderer):
+        if text.get_visible() and text.get_text().strip():
+            sizes.append(text.get_fontsize())
+        return draw(text, renderer)
+
+    Text.draw = counted  # every text drawn passes here
+    try:
+        fig.draw_without_rendering()  # the sizes, measured on a first drawing
+    finally:
+        Text.draw = draw
+    metadata = {"smallest_font_pt": f"{min(sizes):g}"} if sizes else {}
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
+    return buffer.getvalue()
+
+
+def phone_text_px(png: bytes, column: float = PHONE_COLUMN) -> float | None:
+    """How large, in CSS pixels, the smallest text of a PNG drawn by :func:`figure_png` shows
+    on a page whose column is ``column`` pixels wide: the figure is shown at its own size
+    (one file pixel per CSS pixel) or scaled down to the column. None for a picture without
+    text."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if "smallest_font_pt" not in image.info:
+        return None
+    dpi = image.info.get("dpi", (100, 100))[0]
+    scale = min(1.0, column / image.width)
+    return float(image.info["smallest_font_pt"]) * dpi / 72 * scale
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
+             layout: str | None = None, **kwargs):
+    """Like ``plt.subplots``, but a :class:`BookFigure` (shown as its cell's last expression,
+    not registered with pyplot), at most ``WIDTH`` inches wide. ``layout="constrained"`` makes
+    room for what lies outside the axes, such as ``fig.legend(loc="outside lower center")``."""
+    width, height = figsize or (WIDTH - 0.2, 0.6 * WIDTH)
+    if width > WIDTH:
+        raise ValueError(f"a figure is at most {WIDTH} inches wide (to be read on a phone); "
+                         f"got {width}: lay its panels out in more rows")
+    fig = BookFigure(figsize=(width, height), layout=layout)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def grey(model, x) -> torch.Tensor:
@@ -98,11 +163,14 @@ def image_grid(images, shape: tuple[int, ...] = MNIST_SHAPE, ncols: int | None =
 
 def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
                size: float = 1.2, vmax: float = 1.0) -> Figure:
-    """One labelled row of images per entry of ``rows`` (label -> (B, n) images, grey or, for a
-    shape (height, width, 3), colour)."""
+    """One row of images per entry of ``rows`` (label -> (B, n) images, grey or, for a shape
+    (height, width, 3), colour), its label above it. The images shrink from ``size`` inches
+    where a row would be wider than ``WIDTH``."""
     arrays = {label: _as_images(images, shape) for label, images in rows.items()}
     ncols = max(len(a) for a in arrays.values())
-    fig = BookFigure(figsize=(size * ncols + 1.5, size * len(arrays)))
+    size = min(size, (WIDTH - 0.2) / ncols)  # the labels' margin
+    ratio = shape[0] / shape[1]
+    fig = BookFigure(figsize=(size * ncols, (size * ratio + 0.32) * len(arrays)))
     axes = fig.subplots(len(arrays), ncols, squeeze=False)
     for r, (label, array) in enumerate(arrays.items()):
         for c in range(ncols):
@@ -112,8 +180,8 @@ def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
                 ax.imshow(array[c], cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
             else:
                 ax.set_axis_off()
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=FONT)
-    fig.tight_layout()
+        axes[r, 0].set_title(label, loc="left", fontsize=FONT, pad=3)
+    fig.tight_layout(pad=0.2, h_pad=0.3, w_pad=0.1)
     return fig
 
 
@@ -145,12 +213,12 @@ def probability_map(probabilities, shape: tuple[int, int] = MNIST_SHAPE,
 
 
 def made_network(model, title: str | None = None) -> Figure:
-    """A small MADE drawn as a network (left) and as its connectivity (right).
+    """A small MADE drawn as a network (top) and as its connectivity (below).
 
-    Left: inputs at the bottom, hidden layers above, outputs on top, each unit labelled with its
+    Top: inputs at the bottom, hidden layers above, outputs on top, each unit labelled with its
     degree; a line for every connection its masks keep (direct input-output connections dashed).
-    Right: which inputs each output can see through those connections, rows and columns in the
-    data's index order. Meant for n up to about 12 and layers of up to about 16 units.
+    Below: which inputs each output can see through those connections, rows and columns in the
+    data's index order. Meant for n up to about 12 and layers of up to about 12 units.
     """
     if not isinstance(model, MADE):
         raise TypeError(f"made_network draws a MADE, got {type(model).__name__}")
@@ -162,8 +230,9 @@ def made_network(model, title: str | None = None) -> Figure:
     def xs(size):
         return np.linspace(0, 1, size) if size > 1 else np.array([0.5])
 
-    fig = BookFigure(figsize=(10, 4.2))
-    net, conn = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    network, seen = 0.9 * len(masks) + 0.6, 0.3 * model.n + 0.6  # inches for each panel
+    fig = BookFigure(figsize=(WIDTH, network + seen + 0.8))
+    net, conn = fig.subplots(2, 1, gridspec_kw={"height_ratios": [network, seen]})
     for l, mask in enumerate(masks):
         below, above = xs(mask.shape[1]), xs(mask.shape[0])
         for k, j in mask.nonzero().tolist():
@@ -176,9 +245,9 @@ def made_network(model, title: str | None = None) -> Figure:
         x = xs(len(layer))
         kind = "input" if l == 0 else "output" if l == len(layers) - 1 else "hidden"
         colour = {"input": "white", "hidden": "lightgrey", "output": "white"}[kind]
-        net.scatter(x, np.full(len(x), l), s=320, c=colour, edgecolors="black", zorder=3)
+        net.scatter(x, np.full(len(x), l), s=360, c=colour, edgecolors="black", zorder=3)
         for xi, degree in zip(x, layer.tolist()):
-            net.text(xi, l, str(degree), ha="center", va="center", fontsize=FONT - 1, zorder=4)
+            net.text(xi, l, str(degree), ha="center", va="center", fontsize=FONT, zorder=4)
     for d, xi in enumerate(xs(model.n)):
         net.text(xi, -0.5, f"$x_{{{d + 1}}}$", ha="center", va="center", fontsize=FONT)
         net.text(xi, len(layers) - 1 + 0.5, f"$\\hat{{x}}_{{{d + 1}}}$", ha="center",
@@ -215,7 +284,9 @@ def training_curves(history, *, title: str | None = None) -> Figure:
     runs = history if isinstance(history, dict) else {"": history}
     if not runs or any(not getattr(h, "valid_nll", None) for h in runs.values()):
         raise ValueError("training_curves needs histories with at least one epoch")
-    fig = BookFigure(figsize=(6.4, 3.8))
+    entries = 2 * len(runs)
+    fig = BookFigure(figsize=(WIDTH - 0.2, 3.3 + 0.27 * math.ceil(entries / 2) + 0.3 * bool(title)),
+                     layout="constrained")
     ax = fig.add_subplot()
     colours = matplotlib.colormaps["tab10"].colors
     for k, (label, run) in enumerate(runs.items()):
@@ -229,12 +300,12 @@ def training_curves(history, *, title: str | None = None) -> Figure:
     low, high = values.min(), np.percentile(values, 95)  # a first epoch far above the rest
     ax.set_ylim(low - 0.05 * (high - low + 1), high + 0.15 * (high - low + 1))  # is cut off
     ax.set_xlabel("epoch", fontsize=FONT), ax.set_ylabel("NLL (nats)", fontsize=FONT)
-    ax.tick_params(labelsize=FONT - 1)
+    ax.tick_params(labelsize=FONT)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize=FONT - 1, title="dot: weights kept", title_fontsize=FONT - 2)
+    fig.legend(fontsize=FONT, title="dot: weights kept", title_fontsize=FONT, ncol=2,
+               loc="outside lower center", frameon=False)
     if title:
         ax.set_title(title, fontsize=FONT)
-    fig.tight_layout()
     return fig
 
 
@@ -287,7 +358,8 @@ def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "se
     sizes = np.asarray(list(sizes), dtype=float)
     if len(sizes) < 2 or (sizes <= 0).any():
         raise ValueError("cost_curves needs at least two positive sizes")
-    fig = BookFigure(figsize=(6.4, 4.0))
+    fig = BookFigure(figsize=(WIDTH - 0.2, 3.3 + 0.27 * len(results) + 0.3 * bool(title)),
+                     layout="constrained")
     ax = fig.add_subplot()
     for label, costs in results.items():
         costs = np.asarray([float(c) for c in costs], dtype=float)  # numbers or tensors
@@ -296,12 +368,11 @@ def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "se
         slope = np.polyfit(np.log(sizes), np.log(costs), 1)[0]
         ax.loglog(sizes, costs, "o-", label=f"{label} (slope {slope:.1f})")
     ax.set_xlabel(xlabel, fontsize=FONT), ax.set_ylabel(ylabel, fontsize=FONT)
-    ax.tick_params(labelsize=FONT - 1)
-    ax.legend(fontsize=FONT - 1)
+    ax.tick_params(labelsize=FONT)
+    fig.legend(fontsize=FONT, loc="outside lower center", frameon=False)
     ax.grid(True, which="major", alpha=0.3)
     if title:
         ax.set_title(title, fontsize=FONT)
-    fig.tight_layout()
     return fig
 
 
@@ -319,8 +390,8 @@ def conv_masks(kernel: int = 5) -> Figure:
     if kernel % 2 == 0:
         raise ValueError(f"kernel must be odd, got {kernel}")
     one, rgb = channel_groups(1, 1), channel_groups(3, 3)
-    fig = BookFigure(figsize=(10, 2.9))
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 0.75, 0.75]})
+    fig = BookFigure(figsize=(WIDTH - 0.6, 6.2))
+    axes = fig.subplots(2, 2).ravel()
     c = kernel // 2
     for ax, kind in zip(axes[:2], "AB"):
         mask = MaskedConv2d(one, one, (kernel, kernel), kind).mask[0, 0].numpy()
@@ -359,8 +430,9 @@ def skewing(height: int = 4, width: int = 5) -> Figure:
     pictures = {"the image": (diagonal.float(), index),
                 "skewed": (skew((diagonal + 1).float()[None, None])[0, 0] - 1,
                            skew((index + 1).float()[None, None])[0, 0].long() - 1)}
-    fig = BookFigure(figsize=(3 + 0.55 * (2 * width + height), 0.7 * height + 1))
-    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [width, width + height - 1]})
+    cell = min(0.62, (WIDTH - 0.4) / (width + height - 1))  # inches per pixel
+    fig = BookFigure(figsize=((width + height - 1) * cell + 0.4, 2 * height * cell + 1.2))
+    axes = fig.subplots(2, 1)
     colours = matplotlib.colormaps["tab10"]
     for ax, (title, (diag, label)) in zip(axes, pictures.items()):
         rgb = np.ones(tuple(diag.shape) + (3,))
@@ -368,7 +440,7 @@ def skewing(height: int = 4, width: int = 5) -> Figure:
             if d >= 0:
                 rgb[r, c] = np.array(colours(int(d) % 10)[:3]) * 0.45 + 0.55
                 row, col = divmod(int(label[r, c]), width)
-                ax.text(c, r, f"{row},{col}", ha="center", va="center", fontsize=FONT - 2)
+                ax.text(c, r, f"{row},{col}", ha="center", va="center", fontsize=FONT)
         ax.imshow(rgb)
         ax.set_xticks(np.arange(diag.shape[1] + 1) - 0.5, minor=True)
         ax.set_yticks(np.arange(diag.shape[0] + 1) - 0.5, minor=True)
@@ -381,8 +453,8 @@ def skewing(height: int = 4, width: int = 5) -> Figure:
 
 
 def receptive_fields(maps: dict, pixel: tuple[int, int], *, size: float = 2.6,
-                     floor: float = 1e-6) -> Figure:
-    """Side by side, for each model: |∂ log p(x_d | x_<d) / ∂ x_j| over the input pixels j,
+                     floor: float = 1e-6, columns: int = 2) -> Figure:
+    """For each model, ``columns`` to a row: |∂ log p(x_d | x_<d) / ∂ x_j| over the input pixels j,
     divided by its largest value, on a log scale down to ``floor``; pixels the gradient does not
     reach at all (exactly zero) are white, and the pixel d itself is outlined in red.
 
@@ -390,10 +462,15 @@ def receptive_fields(maps: dict, pixel: tuple[int, int], *, size: float = 2.6,
     """
     if not maps:
         raise ValueError("receptive_fields needs at least one map")
-    fig = BookFigure(figsize=(size * len(maps) + 1.2, size + 0.4))
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("white")
+    columns = min(check_int("columns", columns), len(maps))
+    rows = math.ceil(len(maps) / columns)
+    size = min(size, (WIDTH - 1.6) / columns)  # room for the colour bar
+    fig = BookFigure(figsize=(size * columns + 1.6, (size + 0.45) * rows))
+    grid = fig.subplots(rows, columns, squeeze=False)
+    for ax in grid.ravel()[len(maps):]:
+        ax.set_axis_off()
+    axes = grid.ravel()[:len(maps)]
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
     norm = matplotlib.colors.LogNorm(vmin=floor, vmax=1)
     r, c = pixel
     for ax, (label, grad) in zip(axes, maps.items()):
@@ -408,7 +485,7 @@ def receptive_fields(maps: dict, pixel: tuple[int, int], *, size: float = 2.6,
         for spine in ax.spines.values():
             spine.set_color("grey")
         ax.set_title(label, fontsize=FONT)
-    bar = fig.colorbar(image, ax=list(axes), fraction=0.025, pad=0.02)
-    bar.ax.tick_params(labelsize=FONT - 2)
-    bar.set_label("relative |gradient|", fontsize=FONT - 1)
+    bar = fig.colorbar(image, ax=list(grid.ravel()), fraction=0.05, pad=0.03)
+    bar.ax.tick_params(labelsize=FONT)
+    bar.set_label("relative |gradient|", fontsize=FONT)
     return fig

@@ -23,7 +23,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from .base import check_int
-from .plot import FONT, BookFigure
+from .plot import FONT, WIDTH, BookFigure
 from .text import END, StringModel
 from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _linked
 
@@ -32,9 +32,9 @@ from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _l
 
 
 def cell_diagram() -> BookFigure:
-    """The tanh cell and the LSTM cell side by side: what carries the state from t − 1 to t."""
-    fig = BookFigure(figsize=(10, 3.9))
-    left, right = fig.subplots(1, 2)
+    """The tanh cell above the LSTM cell: what carries the state from t − 1 to t."""
+    fig = BookFigure(figsize=(WIDTH - 0.2, 7.6))
+    left, right = fig.subplots(2, 1)
     for ax in (left, right):
         ax.set_xlim(0, 10), ax.set_ylim(0, 6.5), ax.axis("off")
 
@@ -103,14 +103,15 @@ def next_character_figure(model: StringModel, name: str, k: int,
     p = _next_probabilities(model, name)[k] if probabilities is None else probabilities
     labels = ["end"] + list(model.vocabulary.chars)
     actual = END if k == len(name) else model.vocabulary.ids[name[k]]
-    fig = BookFigure(figsize=(9, 3.2))
+    fig = BookFigure(figsize=(WIDTH - 0.2, 3.2))
     ax = fig.add_subplot()
     colours = ["tab:red" if j == actual else "tab:blue" for j in range(len(labels))]
     ax.bar(np.arange(len(labels)), p, color=colours)
-    ax.set_xticks(np.arange(len(labels)), labels, fontsize=FONT - 1)
+    ax.set_xticks(np.arange(len(labels)), labels, fontsize=FONT)
+    ax.get_xticklabels()[0].set_rotation(90)  # "end", in the width of a letter
     ax.set_ylim(0, 1)
     ax.set_ylabel(r"$p(x_{t+1} \mid x_{1:t})$", fontsize=FONT)
-    ax.tick_params(axis="y", labelsize=FONT - 1)
+    ax.tick_params(axis="y", labelsize=FONT)
     read = name[:k] if k else "(nothing yet)"
     following = "end" if k == len(name) else name[k]
     ax.set_title(f"read: {read}; next in the name: {following} "

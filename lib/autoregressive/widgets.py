@@ -32,8 +32,8 @@ from IPython.display import display
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
-from .plot import (FONT, MNIST_SHAPE, BookFigure, completed, grey, made_network,
-                   receptive_fields, row_size, tile)
+from .plot import (FONT, MNIST_SHAPE, PHONE_COLUMN, WIDTH, BookFigure, completed, grey,
+                   made_network, receptive_fields, row_size, tile)
 from .train import training_speed
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -73,13 +73,23 @@ class BookWidget(w.VBox):
 
 def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
     """``picture`` (PNG bytes) with ``caption`` above it, wrapped to the picture's width: the
-    static picture that viewers without widgets show, which would otherwise carry no words."""
+    static picture that viewers without widgets show, which would otherwise carry no words.
+
+    The caption is ``font_px`` pixels high, or more for a wide picture, so that it stays
+    legible where a phone shrinks the picture to its column; the PNG's ``smallest_font_pt``
+    is the smaller of the caption's and the picture's own smallest text."""
     import textwrap
 
     import matplotlib.pyplot as plt
+    from PIL import Image
 
     image = matplotlib.image.imread(io.BytesIO(picture), format="png")
     height, width = image.shape[:2]
+    font_px = max(font_px, 9.2 * width / PHONE_COLUMN)
+    info = Image.open(io.BytesIO(picture)).info
+    smallest_px = font_px  # text sizes in pixels, the same in both files
+    if "smallest_font_pt" in info:
+        smallest_px = min(smallest_px, float(info["smallest_font_pt"]) * info["dpi"][0] / 72)
     per_line = max(20, int(width / (0.55 * font_px)))  # characters of a sans-serif font
     lines = textwrap.wrap(caption, per_line)
     band = int(len(lines) * 1.35 * font_px + 0.8 * font_px)
@@ -90,7 +100,8 @@ def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
         fig.text(0.5 * font_px / width, 1 - 0.4 * font_px / (height + band), "\n".join(lines),
                  ha="left", va="top", fontsize=font_px * 72 / dpi, linespacing=1.25)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white",
+                    metadata={"smallest_font_pt": f"{smallest_px * 72 / dpi:.2f}"})
     finally:
         plt.close(fig)
     return buffer.getvalue()
@@ -112,7 +123,8 @@ def _pixels_png(canvas: np.ndarray, scale: int, cmap: str | None = "gray") -> by
     big = np.kron(canvas, np.ones((scale, scale))) if canvas.ndim == 2 else \
         canvas.repeat(scale, axis=0).repeat(scale, axis=1)
     buffer = io.BytesIO()
-    matplotlib.image.imsave(buffer, big, cmap=cmap, vmin=0, vmax=1, format="png")
+    matplotlib.image.imsave(buffer, big, cmap=cmap, vmin=0, vmax=1, format="png",
+                            metadata={"drawn_text": "none"})  # pixels only: nothing to read
     return buffer.getvalue()
 
 
@@ -323,14 +335,14 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
     speeds = [training_speed(m, data, batch_size=batch_size, steps=2) for m in models]
     pictures = []
     for chosen in range(len(sizes)):
-        fig = BookFigure(figsize=(9, 3.4))
-        left, right = fig.subplots(1, 2)
+        fig = BookFigure(figsize=(WIDTH - 0.2, 6.4))
+        left, right = fig.subplots(2, 1)
         colours = ["tab:orange" if k == chosen else "tab:blue" for k in range(len(sizes))]
         left.bar([str(s) for s in sizes], counts, color=colours)
         if reference is not None:
             left.axhline(reference.num_parameters(), color="grey", ls="--",
                          label=f"{type(reference).__name__}: {reference.num_parameters():,}")
-            left.legend(loc="upper left", fontsize=FONT - 1)
+            left.legend(loc="upper left", fontsize=FONT)
         left.set_xlabel(name, fontsize=FONT), left.set_ylabel("parameters", fontsize=FONT)
         left.set_title(f"{counts[chosen]:,} parameters", fontsize=FONT)
         right.plot(sizes, speeds, "o-")
@@ -340,7 +352,7 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
         right.set_title(f"{speeds[chosen]:,.0f} examples/s (measured)", fontsize=FONT)
         right.set_ylim(bottom=0)
         for ax in (left, right):
-            ax.tick_params(labelsize=FONT - 2)
+            ax.tick_params(labelsize=FONT)
         fig.tight_layout()
         pictures.append(_figure_png(fig))
     slider = _choice(name, sizes, sizes[len(sizes) // 2])
