@@ -345,3 +345,27 @@ def test_the_static_picture_keeps_its_caption_legible_on_a_phone():
     titled = widgets.captioned_png(wide, "a caption long enough to wrap over a line or two, "
                                          "as the chapters' captions do")
     assert plot.phone_text_px(titled) >= 9
+
+
+def test_the_widgets_pictures_read_on_a_phone():
+    data = torch.bernoulli(torch.full((30, 6), 0.5), generator=torch.Generator().manual_seed(0))
+    sizes = widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [2, 4], data, batch_size=10,
+                                  reference=ar.FVSBN(6))
+    for box in (widgets.connectivity_explorer(n=12, max_units=12), sizes):
+        assert plot.phone_text_px(box._picture) >= 9
+
+
+def test_a_figure_shows_its_text_sizes_whatever_printer_pyplot_registered(monkeypatch):
+    """In a notebook, pyplot's inline backend registers a PNG printer for every matplotlib
+    Figure; a BookFigure shows itself through png() anyway, text chunk included."""
+    import base64
+
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw: shown.append(data))
+    plot.training_curves(_history())._ipython_display_()
+    png = base64.b64decode(shown[0]["image/png"])
+    assert Image.open(io.BytesIO(png)).info["smallest_font_pt"] == "12"
+    blank = plot.image_grid(torch.rand(4, 784))  # no title: nothing to read
+    assert Image.open(io.BytesIO(blank.png())).info["drawn_text"] == "none"

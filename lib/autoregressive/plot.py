@@ -18,6 +18,7 @@ chapters' own figures follow the same rule.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 
@@ -48,12 +49,21 @@ class BookFigure(Figure):
     def _repr_png_(self) -> bytes:
         return self.png()
 
+    def _ipython_display_(self) -> None:
+        # Shown through png(), not through a PNG printer that pyplot's inline backend registers
+        # for every matplotlib Figure once pyplot is imported, which would drop the text chunk.
+        from IPython.display import display
+
+        data = {"image/png": base64.b64encode(self.png()).decode("ascii"),
+                "text/plain": f"<figure: {len(self.axes)} axes>"}
+        display(data, raw=True)
+
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """Any matplotlib figure as PNG bytes, trimmed to what is drawn, with the size in points of
     the smallest text drawn (titles, labels, tick labels, legends, annotations) in the PNG's
-    text chunk ``smallest_font_pt``. Text that is not drawn (hidden, empty, or on an axis that
-    is switched off) does not count."""
+    text chunk ``smallest_font_pt``, or ``drawn_text: none`` for a picture without text. Text
+    that is not drawn (hidden, empty, or on an axis that is switched off) does not count."""
     sizes = []
     draw = Text.draw
 
@@ -67,7 +77,7 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
         fig.draw_without_rendering()  # the sizes, measured on a first drawing
     finally:
         Text.draw = draw
-    metadata = {"smallest_font_pt": f"{min(sizes):g}"} if sizes else {}
+    metadata = {"smallest_font_pt": f"{min(sizes):g}"} if sizes else {"drawn_text": "none"}
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
     return buffer.getvalue()

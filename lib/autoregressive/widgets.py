@@ -80,7 +80,7 @@ def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
     is the smaller of the caption's and the picture's own smallest text."""
     import textwrap
 
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from PIL import Image
 
     image = matplotlib.image.imread(io.BytesIO(picture), format="png")
@@ -94,16 +94,13 @@ def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
     lines = textwrap.wrap(caption, per_line)
     band = int(len(lines) * 1.35 * font_px + 0.8 * font_px)
     dpi = 100
-    fig = plt.figure(figsize=(width / dpi, (height + band) / dpi), dpi=dpi)
-    try:
-        fig.figimage(image, 0, 0)
-        fig.text(0.5 * font_px / width, 1 - 0.4 * font_px / (height + band), "\n".join(lines),
-                 ha="left", va="top", fontsize=font_px * 72 / dpi, linespacing=1.25)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white",
-                    metadata={"smallest_font_pt": f"{smallest_px * 72 / dpi:.2f}"})
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(width / dpi, (height + band) / dpi), dpi=dpi)  # not pyplot's
+    fig.figimage(image, 0, 0)
+    fig.text(0.5 * font_px / width, 1 - 0.4 * font_px / (height + band), "\n".join(lines),
+             ha="left", va="top", fontsize=font_px * 72 / dpi, linespacing=1.25)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white",
+                metadata={"smallest_font_pt": f"{smallest_px * 72 / dpi:.2f}"})
     return buffer.getvalue()
 
 
@@ -396,7 +393,7 @@ def connectivity_explorer(n: int = 6, max_layers: int = 3, max_units: int = 12) 
         order = ", ".join(f"$x_{{{int(d) + 1}}}$" for d in model.order)
         note = (f"outputs with no input: {', '.join(f'$x_{{{d}}}$' for d in lost)}" if lost
                 else "every output after the first sees an input")
-        return made_network(model, title=f"ordering {order}; {note}")
+        return made_network(model, title=f"ordering {order}\n{note}")
 
     def draw(_=None):
         _show(output, figure())
