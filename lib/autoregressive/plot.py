@@ -172,16 +172,24 @@ def image_grid(images, shape: tuple[int, ...] = MNIST_SHAPE, ncols: int | None =
 
 
 def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
-               size: float = 1.2, vmax: float = 1.0) -> Figure:
+               size: float = 1.2, vmax: float = 1.0, title: str | None = None) -> Figure:
     """One row of images per entry of ``rows`` (label -> (B, n) images, grey or, for a shape
     (height, width, 3), colour), its label above it. The images shrink from ``size`` inches
-    where a row would be wider than ``WIDTH``."""
+    where a row would be wider than ``WIDTH``; ``title`` goes above them all."""
     arrays = {label: _as_images(images, shape) for label, images in rows.items()}
     ncols = max(len(a) for a in arrays.values())
-    size = min(size, (WIDTH - 0.2) / ncols)  # the labels' margin
-    ratio = shape[0] / shape[1]
-    fig = BookFigure(figsize=(size * ncols, (size * ratio + 0.32) * len(arrays)))
+    band, gap = 0.34, 0.05  # inches: a row's label, the gap between two images
+    size = min(size, (WIDTH - 0.3 - gap * (ncols - 1)) / ncols)  # with the saved margin
+    height = size * shape[0] / shape[1]
+    top = band + (0.3 if title else 0)  # above the first row: its label, and the title
+    fig = BookFigure(figsize=(size * ncols + gap * (ncols - 1),
+                              (height + band) * len(arrays) + top - band))
     axes = fig.subplots(len(arrays), ncols, squeeze=False)
+    # Placed by hand: a label wider than one image would push tight_layout's columns apart.
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - top / fig.get_figheight(),
+                        wspace=gap / size, hspace=band / height)
+    if title:
+        fig.suptitle(title, fontsize=FONT, y=1 - 0.05 / fig.get_figheight(), va="top")
     for r, (label, array) in enumerate(arrays.items()):
         for c in range(ncols):
             ax = axes[r, c]
@@ -191,7 +199,6 @@ def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
             else:
                 ax.set_axis_off()
         axes[r, 0].set_title(label, loc="left", fontsize=FONT, pad=3)
-    fig.tight_layout(pad=0.2, h_pad=0.3, w_pad=0.1)
     return fig
 
 
@@ -334,11 +341,8 @@ def completion_rows(model, images, *, rows_kept: int = 14, completions: int = 5,
     completions = check_int("completions", completions, minimum=1, maximum=12)
     rows = {f"image {k + 1}": row for k, row in enumerate(
         completed(model, images, rows_kept * row_size(shape), completions, seed))}
-    fig = image_rows(rows, shape)
-    fig.suptitle(f"original, its top {rows_kept} rows, {completions} completions",
-                 fontsize=FONT)
-    fig.tight_layout()
-    return fig
+    return image_rows(rows, shape,
+                      title=f"original, its top {rows_kept} rows, {completions} completions")
 
 
 def completed(model, images: torch.Tensor, kept: int, completions: int, seed: int) -> list:
