@@ -61,6 +61,7 @@ MNIST_MODELS = {
     "PixelCNN": {"kind": "pixelcnn", "hidden": 16, "layers": 4},
     "Row LSTM": {"kind": "row_lstm", "hidden": 16, "layers": 1},
     "Diagonal BiLSTM": {"kind": "diagonal_bilstm", "hidden": 16, "layers": 1},
+    "Gated PixelCNN": {"kind": "gated_pixelcnn", "hidden": 5, "layers": 4},
 }
 # Coloured MNIST at 14 × 14 (``data.coloured_mnist``) with 16 levels per channel: at 256
 # levels (the paper's), networks of this size learn too slowly for a few minutes of CPU.
