@@ -228,7 +228,6 @@ def test_every_decimal_in_the_prose_is_one_that_a_cell_prints(path):
     assert not stale, f"{path.name}: figures in the prose that no cell prints:\n" + "\n".join(stale)
 
 
-PHONE_PX = 9.0  # CSS pixels: the smallest figure text a reader should meet on a phone
 # Chapters whose stored figures were drawn before the library's phone layout (plot.WIDTH,
 # plot.FONT): their next full run redraws them, and then they leave this set (the test is
 # strict, so a chapter that passes while still listed fails until it is removed).
@@ -259,14 +258,14 @@ def stored_pictures(notebook):
 def test_figure_text_reads_on_a_phone(path):
     """Every picture says how small its smallest text is (``smallest_font_pt``, from
     plot.figure_png) or that it holds none (``drawn_text``: pixels only), and that text shows
-    at PHONE_PX or more in a phone's column."""
+    at plot.PHONE_TEXT_PX or more in a phone's column."""
     small = []
     for where, png in stored_pictures(nbformat.read(path, as_version=4)):
         info = Image.open(io.BytesIO(png)).info
         if info.get("drawn_text") == "none":
             continue
         px = plot.phone_text_px(png)
-        if px is None or px < PHONE_PX:
+        if px is None or px < plot.PHONE_TEXT_PX:
             small.append(f"{where}: " + ("no smallest_font_pt" if px is None else
                                          f"text at {px:.1f} px"))
     assert not small, f"{path.name}: figure text a phone cannot read:\n" + "\n".join(small)

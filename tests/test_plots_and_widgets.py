@@ -315,7 +315,7 @@ def test_every_figure_reads_on_a_phone(name):
     fig = _library_figures()[name]()
     for dpi in (100, 80):
         png = fig.png(dpi=dpi)
-        assert plot.phone_text_px(png) >= 9, (name, dpi, plot.phone_text_px(png))
+        assert plot.phone_text_px(png) >= plot.PHONE_TEXT_PX, (name, dpi, plot.phone_text_px(png))
 
 
 def test_figure_png_declares_the_smallest_text_drawn():
@@ -330,7 +330,7 @@ def test_figure_png_declares_the_smallest_text_drawn():
     assert Image.open(io.BytesIO(png)).info["smallest_font_pt"] == "12"
     px = plot.phone_text_px(png, column=10_000)  # shown at its own size
     assert px == pytest.approx(12 * 100 / 72, rel=1e-3)
-    with pytest.raises(ValueError, match="at most 6.4 inches"):
+    with pytest.raises(ValueError, match="at most 6.2 inches"):
         plot.subplots(figsize=(9, 3))
 
 
@@ -341,10 +341,11 @@ def test_a_picture_of_pixels_says_it_holds_no_text():
 
 
 def test_the_static_picture_keeps_its_caption_legible_on_a_phone():
-    wide = widgets._figure_png(plot.training_curves(_history()))
+    wide = plot.training_curves(_history()).png()  # over 600 px: a 14-px caption would shrink
+    assert plot.smallest_text(wide)[1] > 600      # to under 9 px in a phone's column
     titled = widgets.captioned_png(wide, "a caption long enough to wrap over a line or two, "
                                          "as the chapters' captions do")
-    assert plot.phone_text_px(titled) >= 9
+    assert plot.phone_text_px(titled) >= plot.PHONE_TEXT_PX
 
 
 def test_the_widgets_pictures_read_on_a_phone():
@@ -352,7 +353,7 @@ def test_the_widgets_pictures_read_on_a_phone():
     sizes = widgets.size_explorer(lambda h: ar.NADE(6, hidden=h), [2, 4], data, batch_size=10,
                                   reference=ar.FVSBN(6))
     for box in (widgets.connectivity_explorer(n=12, max_units=12), sizes):
-        assert plot.phone_text_px(box._picture) >= 9
+        assert plot.phone_text_px(box._picture) >= plot.PHONE_TEXT_PX
 
 
 def test_a_figure_shows_its_text_sizes_whatever_printer_pyplot_registered(monkeypatch):

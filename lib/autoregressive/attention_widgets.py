@@ -22,7 +22,7 @@ import matplotlib
 
 from .attention import AttentionRNN, PixelTransformer, Transformer, reference_logits
 from .base import check_int
-from .plot import FONT, WIDTH, BookFigure
+from .plot import FONT, FULL_WIDTH, WIDTH, BookFigure
 from .text import END_LABEL, _check_strings
 from .widgets import (BookWidget, _check_image_model, _check_values, _choice, _figure_png,
                       _image, _linked)
@@ -52,14 +52,15 @@ def attention_figure(weights, key_labels: list[str], head_labels: list[str],
         weights = weights.detach().cpu()  # weights from a GPU model too
     weights = np.asarray(weights, dtype=float)
     heads, keys = weights.shape
-    fig = BookFigure(figsize=(min(WIDTH - 0.2, 2.6 + 0.42 * max(keys, 6)),
+    margin = 2.6  # inches: the heads' labels and the colour bar
+    fig = BookFigure(figsize=(min(FULL_WIDTH, margin + 0.42 * max(keys, 6)),
                               max(2.6, 0.9 + 0.36 * heads)))
     ax = fig.add_subplot()
     image = ax.imshow(weights, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(keys), key_labels, fontsize=FONT,
                   rotation=90 if any(len(k) > 2 for k in key_labels) else 0)
     ax.set_yticks(range(heads), head_labels, fontsize=FONT)
-    cell = (fig.get_figwidth() - 2.6) / max(keys, 6)  # inches per key
+    cell = (fig.get_figwidth() - margin) / max(keys, 6)  # inches per key
     for (r, c), value in np.ndenumerate(weights):
         if value >= 0.1 and cell >= 0.34:  # numbers where they fit, else the colour alone
             ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=FONT,

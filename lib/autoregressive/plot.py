@@ -34,7 +34,9 @@ from .made import MADE, input_degrees
 MNIST_SHAPE = (28, 28)
 FONT = 12  # points: the smallest text of every figure
 WIDTH = 6.4  # inches: the widest figure (640 pixels at 100 dpi)
+FULL_WIDTH = WIDTH - 0.2  # inches: a full-width figure, before savefig's 0.1-inch pad each side
 PHONE_COLUMN = 358  # CSS pixels: the width of the book's text column on a 390-pixel phone
+PHONE_TEXT_PX = 9  # CSS pixels: the smallest text a reader should meet there
 matplotlib.rcParams["font.size"] = FONT  # ticks, legends and titles scale from it
 
 
@@ -83,19 +85,25 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+def smallest_text(png: bytes) -> tuple[float | None, int]:
+    """The height in the file's own pixels of a PNG's smallest text, from its
+    ``smallest_font_pt`` chunk and its dpi (None where it declares no text), and its width."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    if "smallest_font_pt" not in image.info:
+        return None, image.width
+    dpi = image.info.get("dpi", (100, 100))[0]
+    return float(image.info["smallest_font_pt"]) * dpi / 72, image.width
+
+
 def phone_text_px(png: bytes, column: float = PHONE_COLUMN) -> float | None:
     """How large, in CSS pixels, the smallest text of a PNG drawn by :func:`figure_png` shows
     on a page whose column is ``column`` pixels wide: the figure is shown at its own size
     (one file pixel per CSS pixel) or scaled down to the column. None for a picture without
     text."""
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png))
-    if "smallest_font_pt" not in image.info:
-        return None
-    dpi = image.info.get("dpi", (100, 100))[0]
-    scale = min(1.0, column / image.width)
-    return float(image.info["smallest_font_pt"]) * dpi / 72 * scale
+    pixels, width = smallest_text(png)
+    return None if pixels is None else pixels * min(1.0, column / width)
 
 
 def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
@@ -103,10 +111,10 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | N
     """Like ``plt.subplots``, but a :class:`BookFigure` (shown as its cell's last expression,
     not registered with pyplot), at most ``WIDTH`` inches wide. ``layout="constrained"`` makes
     room for what lies outside the axes, such as ``fig.legend(loc="outside lower center")``."""
-    width, height = figsize or (WIDTH - 0.2, 0.6 * WIDTH)
-    if width > WIDTH:
-        raise ValueError(f"a figure is at most {WIDTH} inches wide (to be read on a phone); "
-                         f"got {width}: lay its panels out in more rows")
+    width, height = figsize or (FULL_WIDTH, 0.6 * WIDTH)
+    if width > FULL_WIDTH:
+        raise ValueError(f"a figure is at most {FULL_WIDTH:g} inches wide (to be read on a "
+                         f"phone); got {width}: lay its panels out in more rows")
     fig = BookFigure(figsize=(width, height), layout=layout)
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
@@ -179,7 +187,7 @@ def image_rows(rows: dict[str, object], shape: tuple[int, ...] = MNIST_SHAPE,
     arrays = {label: _as_images(images, shape) for label, images in rows.items()}
     ncols = max(len(a) for a in arrays.values())
     band, gap = 0.34, 0.05  # inches: a row's label, the gap between two images
-    size = min(size, (WIDTH - 0.3 - gap * (ncols - 1)) / ncols)  # with the saved margin
+    size = min(size, (FULL_WIDTH - 0.1 - gap * (ncols - 1)) / ncols)
     height = size * shape[0] / shape[1]
     top = band + (0.3 if title else 0)  # above the first row: its label, and the title
     fig = BookFigure(figsize=(size * ncols + gap * (ncols - 1),
@@ -302,7 +310,7 @@ def training_curves(history, *, title: str | None = None) -> Figure:
     if not runs or any(not getattr(h, "valid_nll", None) for h in runs.values()):
         raise ValueError("training_curves needs histories with at least one epoch")
     entries = 2 * len(runs)
-    fig = BookFigure(figsize=(WIDTH - 0.2, 3.3 + 0.27 * math.ceil(entries / 2) + 0.3 * bool(title)),
+    fig = BookFigure(figsize=(FULL_WIDTH, 3.3 + 0.27 * math.ceil(entries / 2) + 0.3 * bool(title)),
                      layout="constrained")
     ax = fig.add_subplot()
     colours = matplotlib.colormaps["tab10"].colors
@@ -372,7 +380,7 @@ def cost_curves(sizes, results: dict, *, xlabel: str = r"$n$", ylabel: str = "se
     sizes = np.asarray(list(sizes), dtype=float)
     if len(sizes) < 2 or (sizes <= 0).any():
         raise ValueError("cost_curves needs at least two positive sizes")
-    fig = BookFigure(figsize=(WIDTH - 0.2, 3.3 + 0.27 * len(results) + 0.3 * bool(title)),
+    fig = BookFigure(figsize=(FULL_WIDTH, 3.3 + 0.27 * len(results) + 0.3 * bool(title)),
                      layout="constrained")
     ax = fig.add_subplot()
     for label, costs in results.items():

@@ -23,7 +23,7 @@ import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from .base import check_int
-from .plot import FONT, WIDTH, BookFigure
+from .plot import FONT, FULL_WIDTH, BookFigure
 from .text import END, StringModel
 from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _linked
 
@@ -33,7 +33,7 @@ from .widgets import BookWidget, _check_values, _choice, _figure_png, _image, _l
 
 def cell_diagram() -> BookFigure:
     """The tanh cell above the LSTM cell: what carries the state from t − 1 to t."""
-    fig = BookFigure(figsize=(WIDTH - 0.2, 7.6))
+    fig = BookFigure(figsize=(FULL_WIDTH, 7.6))
     left, right = fig.subplots(2, 1)
     for ax in (left, right):
         ax.set_xlim(0, 10), ax.set_ylim(0, 6.5), ax.axis("off")
@@ -103,7 +103,7 @@ def next_character_figure(model: StringModel, name: str, k: int,
     p = _next_probabilities(model, name)[k] if probabilities is None else probabilities
     labels = ["end"] + list(model.vocabulary.chars)
     actual = END if k == len(name) else model.vocabulary.ids[name[k]]
-    fig = BookFigure(figsize=(WIDTH - 0.2, 3.2))
+    fig = BookFigure(figsize=(FULL_WIDTH, 3.2))
     ax = fig.add_subplot()
     colours = ["tab:red" if j == actual else "tab:blue" for j in range(len(labels))]
     ax.bar(np.arange(len(labels)), p, color=colours)

@@ -32,8 +32,9 @@ from IPython.display import display
 
 from .base import Autoregressive, BinaryAutoregressive, DensityModel, check_binary, check_int
 from .made import MADE
-from .plot import (FONT, MNIST_SHAPE, PHONE_COLUMN, WIDTH, BookFigure, completed, grey,
-                   made_network, receptive_fields, row_size, tile)
+from .plot import (FONT, FULL_WIDTH, MNIST_SHAPE, PHONE_COLUMN, PHONE_TEXT_PX, BookFigure,
+                   completed, grey, made_network, receptive_fields, row_size, smallest_text,
+                   tile)
 from .train import training_speed
 
 WIDE = {"description_width": "initial"}  # labels at their full width
@@ -81,15 +82,12 @@ def captioned_png(picture: bytes, caption: str, font_px: float = 14.0) -> bytes:
     import textwrap
 
     from matplotlib.figure import Figure
-    from PIL import Image
 
     image = matplotlib.image.imread(io.BytesIO(picture), format="png")
     height, width = image.shape[:2]
-    font_px = max(font_px, 9.2 * width / PHONE_COLUMN)
-    info = Image.open(io.BytesIO(picture)).info
-    smallest_px = font_px  # text sizes in pixels, the same in both files
-    if "smallest_font_pt" in info:
-        smallest_px = min(smallest_px, float(info["smallest_font_pt"]) * info["dpi"][0] / 72)
+    font_px = max(font_px, (PHONE_TEXT_PX + 0.2) * width / PHONE_COLUMN)
+    pictured, _ = smallest_text(picture)  # in pixels, the same in both files
+    smallest_px = font_px if pictured is None else min(font_px, pictured)
     per_line = max(20, int(width / (0.55 * font_px)))  # characters of a sans-serif font
     lines = textwrap.wrap(caption, per_line)
     band = int(len(lines) * 1.35 * font_px + 0.8 * font_px)
@@ -332,7 +330,7 @@ def size_explorer(build, sizes, data: torch.Tensor, *, reference: DensityModel |
     speeds = [training_speed(m, data, batch_size=batch_size, steps=2) for m in models]
     pictures = []
     for chosen in range(len(sizes)):
-        fig = BookFigure(figsize=(WIDTH - 0.2, 6.4))
+        fig = BookFigure(figsize=(FULL_WIDTH, 6.4))
         left, right = fig.subplots(2, 1)
         colours = ["tab:orange" if k == chosen else "tab:blue" for k in range(len(sizes))]
         left.bar([str(s) for s in sizes], counts, color=colours)
