@@ -11,7 +11,7 @@ import ipywidgets as w
 import torch
 
 import autoregressive as ar
-from autoregressive import plot, widgets
+from autoregressive import plot, rnn, widgets
 from helpers import randomize
 
 SHAPE = (2, 3)
@@ -84,6 +84,25 @@ def test_seconds_over_sizes_times_each_size():
     calls = []
     seconds = ar.seconds_over_sizes(lambda n: lambda: calls.append(n), [1, 2], repeats=2)
     assert len(seconds) == 2 and calls == [1, 1, 1, 2, 2, 2]  # a warm-up, then 2 repeats
+
+
+def test_multiply_adds_counts_each_models_products():
+    n, h = 10, 8
+    x = torch.bernoulli(torch.full((1, n), 0.5))
+    made = ar.MADE(n, (h,))  # input -> hidden -> output, once per sequence, masks or not
+    assert ar.multiply_adds(made, x) == 2 * n * h
+    tanh = ar.BinaryRNN(n, hidden=h)  # n - 1 recurrent steps after h_0, n outputs
+    steps = sum(p.numel() for p in tanh.recurrence.parameters() if p.dim() == 2)
+    with torch.no_grad():  # counted the same inside no_grad
+        assert ar.multiply_adds(tanh, x) == (n - 1) * steps + n * h
+    lstm = rnn.CharRNN("abc", 4, hidden=h, cell="lstm")  # four gates per step
+    names = torch.zeros(1, lstm.n, dtype=torch.long)
+    inputs, outputs = lstm.recurrence.rnn.input_size, lstm.output.out_features
+    assert ar.multiply_adds(lstm, names) == ((lstm.n - 1) * 4 * h * (inputs + h)
+                                             + lstm.n * h * outputs)
+    assert all(p.requires_grad for p in lstm.parameters())  # the model itself is untouched
+    with pytest.raises(TypeError, match="tensor"):
+        ar.multiply_adds(made, [0] * n)
 
 
 # -- widgets: every picture precomputed, each control linked to its pictures in the browser ----

@@ -32,7 +32,7 @@ from .pixelrnn import ColourPixelRNN, PixelRNN
 from .rnade import RNADE
 from .rnn import BinaryRNN, CharRNN
 from .softmax_nade import SoftmaxNADE
-from .runtime import (budget, device, quick_mode, seconds_over_sizes, seconds_per_call,
+from .runtime import (budget, device, multiply_adds, quick_mode, seconds_over_sizes, seconds_per_call,
                       seed_everything)
 from .text import Bigram, Vocabulary, names_corpus
 from .train import Evaluation, History, evaluate, fit, load, save, training_speed
@@ -47,5 +47,5 @@ __all__ = [
     "check_categorical", "DensityModel", "Evaluation", "FVSBN", "History",
     "IndependentBernoulli", "MADE", "MaskEnsemble", "MaskedLinear", "NADE", "binarized_mnist", "budget", "check_binary", "dependency_matrix", "device",
     "dynamic_binarize", "evaluate", "fit", "grey_mnist", "load", "mnist_labels", "quantized_mnist",
-    "quick_mode", "save", "seconds_over_sizes", "seconds_per_call", "seed_everything", "training_speed",
+    "multiply_adds", "quick_mode", "save", "seconds_over_sizes", "seconds_per_call", "seed_everything", "training_speed",
 ]

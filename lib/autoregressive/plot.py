@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+import struct
+import zlib
 
 import matplotlib
 import numpy as np
@@ -74,15 +76,25 @@ def figure_png(fig: Figure, dpi: int = 100) -> bytes:
             sizes.append(text.get_fontsize())
         return draw(text, renderer)
 
-    Text.draw = counted  # every text drawn passes here
+    buffer = io.BytesIO()
+    Text.draw = counted  # every text drawn passes here, as savefig draws the figure
     try:
-        fig.draw_without_rendering()  # the sizes, measured on a first drawing
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         Text.draw = draw
-    metadata = {"smallest_font_pt": f"{min(sizes):g}"} if sizes else {"drawn_text": "none"}
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata)
-    return buffer.getvalue()
+    key, value = ("smallest_font_pt", f"{min(sizes):g}") if sizes else ("drawn_text", "none")
+    return _with_text_chunk(buffer.getvalue(), key, value)
+
+
+def _with_text_chunk(png: bytes, key: str, value: str) -> bytes:
+    """PNG bytes with a tEXt chunk ``key: value`` inserted after the header chunk (IHDR)."""
+    data = key.encode("latin-1") + b"\0" + value.encode("latin-1")
+    chunk = (struct.pack(">I", len(data)) + b"tEXt" + data
+             + struct.pack(">I", zlib.crc32(b"tEXt" + data)))
+    if png[12:16] != b"IHDR":
+        raise ValueError("not a PNG: its first chunk is not IHDR")
+    after_header = 8 + 4 + 4 + 13 + 4  # signature; IHDR's length, type, 13 bytes and CRC
+    return png[:after_header] + chunk + png[after_header:]
 
 
 def smallest_text(png: bytes) -> tuple[float | None, int]:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
+from copy import deepcopy
 from typing import TypeVar
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from .base import check_int
 
@@ -84,6 +87,25 @@ def seconds_per_call(fn, repeats: int = 1, device: torch.device | str | None = N
     if cuda:
         torch.cuda.synchronize(device)
     return (time.perf_counter() - start) / repeats
+
+
+def multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Multiply-adds of the matrix products in ``model.log_prob(x)``, counted as it runs.
+
+    torch's ``FlopCounterMode`` counts every matrix product, attention product and convolution
+    of the call from its operands' shapes (two flops per multiply-add); element-wise work,
+    look-ups and masks are not counted. The call runs on a CPU copy of the model with oneDNN's
+    fused recurrent kernels switched off, so that a recurrent layer shows its products, and so
+    that the count is the same on every device.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a tensor of inputs, got {type(x).__name__}")
+    copy = deepcopy(model).cpu().eval().requires_grad_(False)  # (no_grad trips the counter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # oneDNN's note on TF32 for Intel GPUs
+        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as count:
+            copy.log_prob(x.cpu())
+    return count.get_total_flops() // 2
 
 
 def seconds_over_sizes(make, sizes, repeats: int = 3,
