@@ -136,8 +136,9 @@ def test_the_book_table_has_a_row_per_model_of_record(data):
                "names": (record.names,)}[data]
     wanted = {c.name for c in record.CONFIGS.values() if c.data in loaders}
     named = {name for _, name, _ in {"mnist": results.MNIST_ROWS, "colour": results.COLOUR_ROWS,
-                                     "names": results.NAMES_ROWS}[data].values()}
+                                     "names": results.NAMES_ROWS}[data].values()} - {None}
     assert named == wanted  # every configuration of record has its row, and only those
+    assert all(row.of_record or row.record is None for row in rows)
     for row in rows:
         assert row.record is None or row.record["chapter"] == row.chapter
         assert row.live is None or row.live.chapter.removesuffix(".ipynb") == row.chapter
