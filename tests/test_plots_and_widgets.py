@@ -11,7 +11,7 @@ import ipywidgets as w
 import torch
 
 import autoregressive as ar
-from autoregressive import plot, rnn, widgets
+from autoregressive import attention, plot, rnn, widgets
 from helpers import randomize
 
 SHAPE = (2, 3)
@@ -101,6 +101,12 @@ def test_multiply_adds_counts_each_models_products():
     assert ar.multiply_adds(lstm, names) == ((lstm.n - 1) * 4 * h * (inputs + h)
                                              + lstm.n * h * outputs)
     assert all(p.requires_grad for p in lstm.parameters())  # the model itself is untouched
+    decoder = attention.Transformer("abc", 4, width=h, heads=2, layers=2)
+    per_position = sum(m.in_features * m.out_features for m in decoder.modules()
+                       if isinstance(m, torch.nn.Linear))
+    # and the CPU's attention kernel: queries . keys and weights . values, in each layer
+    assert ar.multiply_adds(decoder, names) == (decoder.n * per_position
+                                                + 2 * 2 * decoder.n ** 2 * h)
     with pytest.raises(TypeError, match="tensor"):
         ar.multiply_adds(made, [0] * n)
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop
 
 from .base import check_int
 
@@ -92,18 +92,23 @@ def seconds_per_call(fn, repeats: int = 1, device: torch.device | str | None = N
 def multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> int:
     """Multiply-adds of the matrix products in ``model.log_prob(x)``, counted as it runs.
 
-    torch's ``FlopCounterMode`` counts every matrix product, attention product and convolution
-    of the call from its operands' shapes (two flops per multiply-add); element-wise work,
-    look-ups and masks are not counted. The call runs on a CPU copy of the model with oneDNN's
+    torch's ``FlopCounterMode`` counts every matrix product, attention product (its CPU kernel
+    taught here) and convolution of the call from its operands' shapes (two flops per
+    multiply-add); element-wise work, look-ups and masks are not counted. The call runs on a CPU copy of the model with oneDNN's
     fused recurrent kernels switched off, so that a recurrent layer shows its products, and so
     that the count is the same on every device.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor of inputs, got {type(x).__name__}")
     copy = deepcopy(model).cpu().eval().requires_grad_(False)  # (no_grad trips the counter)
+    # torch knows the cost of its GPU attention kernels; the CPU one costs the same
+    # (sdpa_flop as exported already reads shapes, and the counter would wrap it again)
+    cpu_attention = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu:
+                     sdpa_flop.__wrapped__}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # oneDNN's note on TF32 for Intel GPUs
-        with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as count:
+        warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+        with (torch.backends.mkldnn.flags(enabled=False),
+              FlopCounterMode(display=False, custom_mapping=cpu_attention) as count):
             copy.log_prob(x.cpu())
     return count.get_total_flops() // 2
 
